@@ -1,0 +1,67 @@
+#!/bin/bash
+# Times `berth run --rm busybox true` against `runc run` on a bundle of the
+# same busybox root filesystem, and against `docker run --rm busybox true`
+# when DOCKER_SOCKET names a Docker daemon's socket. Prints the median and
+# the ratio to runc. Runs its own berth daemon with private roots.
+#
+# usage: bench/run-latency.sh [RUNS]      (default 30 runs each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-30}
+PATH=$PATH:/usr/local/go/bin
+
+work=$(mktemp -d /tmp/berth-bench-XXXXXX)
+bridge=bb$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
+sock=$work/exec/berth.sock
+daemon_pid=
+cleanup() {
+	[ -n "$daemon_pid" ] && { ./bin/berth -H "unix://$sock" rm -f $(./bin/berth -H "unix://$sock" ps -aq) >/dev/null 2>&1 || true; kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; }
+	runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
+	grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	ip link del "$bridge" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o bin/berth ./cmd/berth
+scripts/busybox-rootfs.sh "$work/busybox.tar"
+
+./bin/berth daemon -H "unix://$sock" --data-root "$work/data" --exec-root "$work/exec" \
+	--bridge "$bridge" --bip 10.254.77.1/24 >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+berth() { ./bin/berth -H "unix://$sock" "$@"; }
+berth import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
+
+# runc bundle of the same root filesystem, with its own network namespace
+# like a berth container on the bridge has.
+mkdir -p "$work/bundle/rootfs"
+tar -C "$work/bundle/rootfs" -xf "$work/busybox.tar"
+(cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+
+# median TIMES...: prints the median of the numbers (milliseconds)
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# measure CMD...: runs CMD $runs times (after 2 warm-ups) and prints the median in ms
+measure() {
+	local times=() i start end
+	for i in 1 2; do "$@" >/dev/null 2>&1; done
+	for i in $(seq "$runs"); do
+		start=$(date +%s%N)
+		"$@" >/dev/null 2>&1
+		end=$(date +%s%N)
+		times+=($(((end - start) / 1000)))
+	done
+	awk -v us="$(median "${times[@]}")" 'BEGIN {printf "%.1f", us / 1000}'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+runc_ms=$(measure runc --root "$work/runc" run --bundle "$work/bundle" bench-runc)
+berth_ms=$(measure berth run --rm busybox true)
+printf '%-28s %10s %8s\n' "command" "median ms" "x runc"
+printf '%-28s %10s %8s\n' "runc run" "$runc_ms" "1.0"
+printf '%-28s %10s %8s\n' "berth run --rm" "$berth_ms" "$(ratio "$berth_ms" "$runc_ms")"
+if [ -n "${DOCKER_SOCKET:-}" ]; then
+	docker_ms=$(measure docker -H "unix://$DOCKER_SOCKET" run --rm busybox true)
+	printf '%-28s %10s %8s\n' "docker run --rm" "$docker_ms" "$(ratio "$docker_ms" "$runc_ms")"
+fi

@@ -1,0 +1,60 @@
+// Package container holds the container record: its configuration, its
+// lifecycle state machine, and the store that persists records as one JSON
+// file per container.
+package container
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/opencontainers/go-digest"
+)
+
+// Container is one container's persisted record. Lock mu (through Lock and
+// Unlock) before reading or changing fields of a container that others can
+// see.
+type Container struct {
+	mu sync.Mutex
+
+	ID      string
+	Name    string // without the leading slash
+	Created time.Time
+
+	Image     digest.Digest // image ID
+	ImageName string        // the reference the user gave
+
+	// Path and Args are the resolved entrypoint and command.
+	Path string
+	Args []string
+
+	Config     *container.Config
+	HostConfig *container.HostConfig
+
+	State        State
+	RestartCount int
+
+	Network *Endpoint `json:",omitempty"`
+
+	// SnapshotKey names the read-write snapshot of the root filesystem.
+	SnapshotKey string
+	// Hidden containers run build steps; listings leave them out.
+	Hidden bool `json:",omitempty"`
+}
+
+// Endpoint is a container's attachment to the default bridge network.
+type Endpoint struct {
+	Bridge     string
+	IPAddress  netip.Prefix
+	Gateway    netip.Addr
+	MacAddress string
+	Ports      network.PortMap
+}
+
+// Lock locks the record.
+func (c *Container) Lock() { c.mu.Lock() }
+
+// Unlock unlocks the record.
+func (c *Container) Unlock() { c.mu.Unlock() }
