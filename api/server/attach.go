@@ -1,0 +1,152 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types"
+
+	"github.com/berth-engine/berth/api/version"
+	"github.com/berth-engine/berth/internal/log"
+)
+
+// postContainerAttach hijacks the connection and streams the container's
+// standard streams over it.
+//
+// Docker Engine's protocol: a client that sends "Connection: Upgrade" and
+// "Upgrade: tcp" gets "101 UPGRADED", any other client gets "200 OK". After
+// that status line and its headers the connection carries raw bytes. Output is multiplexed (stdcopy frames) unless the container has
+// a TTY; API versions before 1.42 label both kinds "raw-stream". Bytes the
+// client sends are the container's stdin. A client that is done with stdin
+// half-closes the connection and keeps reading output.
+func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	ctx := r.Context()
+	id := vars["id"]
+	q := r.URL.Query()
+
+	// Errors found here still go out as an HTTP status, such as 404 for an
+	// unknown container.
+	tty, err := s.backend.ContainerTTY(ctx, id)
+	if err != nil {
+		return err
+	}
+
+	conn, buffered, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return errdefs.ErrInternal.WithMessage(fmt.Sprintf("attach to container %s: cannot hijack the connection: %v", id, err))
+	}
+	s.hijacked.Add(1)
+	defer s.hijacked.Done()
+	defer closeConn(conn)
+
+	mediaType := types.MediaTypeRawStream
+	if !tty && version.FromContext(ctx).AtLeast(version.Version{Major: 1, Minor: 42}) {
+		mediaType = types.MediaTypeMultiplexedStream
+	}
+	if err := writeAttachStatus(conn, mediaType, upgradeRequested(r)); err != nil {
+		log.FromContext(ctx).Debug("attach client went away before the stream started", log.Err(err))
+		return nil
+	}
+
+	ctx, cancel := s.streamContext(ctx)
+	defer cancel()
+
+	out := &lockedWriter{w: conn, onError: cancel}
+	var stdout, stderr io.Writer = out, out
+	if !tty {
+		stdout = newStdWriter(out, stdcopy.Stdout)
+		stderr = newStdWriter(out, stdcopy.Stderr)
+	}
+
+	opts := AttachOptions{
+		Stdout:     stdout,
+		Stderr:     stderr,
+		UseStdin:   boolValue(q, "stdin"),
+		UseStdout:  boolValue(q, "stdout"),
+		UseStderr:  boolValue(q, "stderr"),
+		Stream:     boolValue(q, "stream"),
+		Logs:       boolValue(q, "logs"),
+		DetachKeys: q.Get("detachKeys"),
+	}
+	if opts.UseStdin {
+		opts.Stdin = &clientReader{r: buffered.Reader, onError: cancel}
+	} else {
+		go watchClientClose(buffered.Reader, cancel)
+	}
+
+	err = s.backend.ContainerAttach(ctx, id, opts)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		log.FromContext(ctx).Debug("attach ended with the client connection", log.Err(err))
+	default:
+		log.FromContext(ctx).Error("attach stream failed", log.KeyContainer, id, log.Err(err))
+		if !tty {
+			_, _ = newStdWriter(out, stdcopy.Systemerr).Write([]byte(err.Error()))
+		}
+	}
+	return nil
+}
+
+// upgradeRequested reports whether the client asked to upgrade the
+// connection, as the moby client and the docker CLI do.
+func upgradeRequested(r *http.Request) bool {
+	_, ok := r.Header["Upgrade"]
+	return ok
+}
+
+func writeAttachStatus(conn net.Conn, mediaType string, upgrade bool) error {
+	var status string
+	if upgrade {
+		status = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + mediaType +
+			"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+	} else {
+		status = "HTTP/1.1 200 OK\r\nContent-Type: " + mediaType + "\r\n\r\n"
+	}
+	_, err := io.WriteString(conn, status)
+	return err
+}
+
+// closeConn half-closes the connection first where it can, so the client
+// reads all output up to EOF before the connection goes away.
+func closeConn(conn net.Conn) {
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = conn.Close()
+}
+
+// clientReader is the container's stdin: the bytes the client sends after
+// the status line. io.EOF means the client half-closed the connection and
+// still reads output. Any other error means the connection is gone, and
+// onError ends the attach.
+type clientReader struct {
+	r       *bufio.Reader
+	onError func()
+}
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.onError()
+	}
+	return n, err
+}
+
+// watchClientClose discards what a client without stdin sends and calls
+// cancel once the client closes the connection.
+//
+// NOTE: reading cannot distinguish a half-close from a close, so a
+// client that attaches without stdin and half-closes ends the attach. The
+// moby client and the docker CLI half-close only after sending stdin.
+func watchClientClose(r io.Reader, cancel context.CancelFunc) {
+	_, _ = io.Copy(io.Discard, r)
+	cancel()
+}

@@ -1,0 +1,301 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/common"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+	"gotest.tools/v3/assert"
+)
+
+// fakeBackend implements Backend with one optional function per method. A
+// method whose function is nil returns errdefs.ErrNotImplemented, so a test
+// sets only what it exercises.
+type fakeBackend struct {
+	create   func(context.Context, ContainerCreateRequest) (container.CreateResponse, error)
+	start    func(context.Context, string) error
+	stop     func(context.Context, string, string, *int) error
+	restart  func(context.Context, string, string, *int) error
+	kill     func(context.Context, string, string) error
+	remove   func(context.Context, string, bool, bool) error
+	list     func(context.Context, ContainerListOptions) ([]container.Summary, error)
+	inspect  func(context.Context, string, bool) (container.InspectResponse, error)
+	wait     func(context.Context, string, container.WaitCondition) (<-chan container.WaitResponse, error)
+	attach   func(context.Context, string, AttachOptions) error
+	tty      func(context.Context, string) (bool, error)
+	resize   func(context.Context, string, uint, uint) error
+	logs     func(context.Context, string, LogsOptions, func(LogMessage) error) error
+	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
+	imageGet func(context.Context, string) (image.InspectResponse, error)
+	history  func(context.Context, string) ([]image.HistoryResponseItem, error)
+	imageDel func(context.Context, string, bool, bool) ([]image.DeleteResponse, error)
+	tag      func(context.Context, string, string, string) error
+	importFn func(context.Context, ImageImportRequest) (string, error)
+	build    func(context.Context, BuildRequest, io.Writer) (string, error)
+	info     func(context.Context) (system.Info, error)
+	version  func(context.Context) (system.VersionResponse, error)
+	events   func(context.Context, time.Time, time.Time, map[string][]string, func(events.Message) error) error
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+var errFakeUnset = errdefs.ErrNotImplemented.WithMessage("fake backend: method not set by the test")
+
+func (f *fakeBackend) ContainerCreate(ctx context.Context, req ContainerCreateRequest) (container.CreateResponse, error) {
+	if f.create == nil {
+		return container.CreateResponse{}, errFakeUnset
+	}
+	return f.create(ctx, req)
+}
+
+func (f *fakeBackend) ContainerStart(ctx context.Context, id string) error {
+	if f.start == nil {
+		return errFakeUnset
+	}
+	return f.start(ctx, id)
+}
+
+func (f *fakeBackend) ContainerStop(ctx context.Context, id, signal string, timeout *int) error {
+	if f.stop == nil {
+		return errFakeUnset
+	}
+	return f.stop(ctx, id, signal, timeout)
+}
+
+func (f *fakeBackend) ContainerRestart(ctx context.Context, id, signal string, timeout *int) error {
+	if f.restart == nil {
+		return errFakeUnset
+	}
+	return f.restart(ctx, id, signal, timeout)
+}
+
+func (f *fakeBackend) ContainerKill(ctx context.Context, id, signal string) error {
+	if f.kill == nil {
+		return errFakeUnset
+	}
+	return f.kill(ctx, id, signal)
+}
+
+func (f *fakeBackend) ContainerRemove(ctx context.Context, id string, force, removeVolumes bool) error {
+	if f.remove == nil {
+		return errFakeUnset
+	}
+	return f.remove(ctx, id, force, removeVolumes)
+}
+
+func (f *fakeBackend) ContainerList(ctx context.Context, opts ContainerListOptions) ([]container.Summary, error) {
+	if f.list == nil {
+		return nil, errFakeUnset
+	}
+	return f.list(ctx, opts)
+}
+
+func (f *fakeBackend) ContainerInspect(ctx context.Context, id string, size bool) (container.InspectResponse, error) {
+	if f.inspect == nil {
+		return container.InspectResponse{}, errFakeUnset
+	}
+	return f.inspect(ctx, id, size)
+}
+
+func (f *fakeBackend) ContainerWait(ctx context.Context, id string, c container.WaitCondition) (<-chan container.WaitResponse, error) {
+	if f.wait == nil {
+		return nil, errFakeUnset
+	}
+	return f.wait(ctx, id, c)
+}
+
+func (f *fakeBackend) ContainerAttach(ctx context.Context, id string, opts AttachOptions) error {
+	if f.attach == nil {
+		return errFakeUnset
+	}
+	return f.attach(ctx, id, opts)
+}
+
+func (f *fakeBackend) ContainerTTY(ctx context.Context, id string) (bool, error) {
+	if f.tty == nil {
+		return false, errFakeUnset
+	}
+	return f.tty(ctx, id)
+}
+
+func (f *fakeBackend) ContainerResize(ctx context.Context, id string, height, width uint) error {
+	if f.resize == nil {
+		return errFakeUnset
+	}
+	return f.resize(ctx, id, height, width)
+}
+
+func (f *fakeBackend) ContainerLogs(ctx context.Context, id string, opts LogsOptions, fn func(LogMessage) error) error {
+	if f.logs == nil {
+		return errFakeUnset
+	}
+	return f.logs(ctx, id, opts, fn)
+}
+
+func (f *fakeBackend) ImageList(ctx context.Context, all bool, filters map[string][]string) ([]image.Summary, error) {
+	if f.images == nil {
+		return nil, errFakeUnset
+	}
+	return f.images(ctx, all, filters)
+}
+
+func (f *fakeBackend) ImageInspect(ctx context.Context, name string) (image.InspectResponse, error) {
+	if f.imageGet == nil {
+		return image.InspectResponse{}, errFakeUnset
+	}
+	return f.imageGet(ctx, name)
+}
+
+func (f *fakeBackend) ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error) {
+	if f.history == nil {
+		return nil, errFakeUnset
+	}
+	return f.history(ctx, name)
+}
+
+func (f *fakeBackend) ImageDelete(ctx context.Context, name string, force, noPrune bool) ([]image.DeleteResponse, error) {
+	if f.imageDel == nil {
+		return nil, errFakeUnset
+	}
+	return f.imageDel(ctx, name, force, noPrune)
+}
+
+func (f *fakeBackend) ImageTag(ctx context.Context, name, repository, tag string) error {
+	if f.tag == nil {
+		return errFakeUnset
+	}
+	return f.tag(ctx, name, repository, tag)
+}
+
+func (f *fakeBackend) ImageImport(ctx context.Context, req ImageImportRequest) (string, error) {
+	if f.importFn == nil {
+		return "", errFakeUnset
+	}
+	return f.importFn(ctx, req)
+}
+
+func (f *fakeBackend) Build(ctx context.Context, req BuildRequest, out io.Writer) (string, error) {
+	if f.build == nil {
+		return "", errFakeUnset
+	}
+	return f.build(ctx, req, out)
+}
+
+func (f *fakeBackend) Info(ctx context.Context) (system.Info, error) {
+	if f.info == nil {
+		return system.Info{}, errFakeUnset
+	}
+	return f.info(ctx)
+}
+
+func (f *fakeBackend) Version(ctx context.Context) (system.VersionResponse, error) {
+	if f.version == nil {
+		return system.VersionResponse{}, errFakeUnset
+	}
+	return f.version(ctx)
+}
+
+func (f *fakeBackend) Events(ctx context.Context, since, until time.Time, filters map[string][]string, fn func(events.Message) error) error {
+	if f.events == nil {
+		return errFakeUnset
+	}
+	return f.events(ctx, since, until, filters, fn)
+}
+
+// testServer is a Server listening on a unix socket in a temporary
+// directory.
+type testServer struct {
+	socket string
+}
+
+// startServer serves b on a unix socket until the test ends. Cleanup checks
+// that Serve shuts down gracefully.
+func startServer(t *testing.T, b Backend) *testServer {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "api.sock")
+	l, err := net.Listen("unix", socket)
+	assert.NilError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := New(b, WithServerVersion("test"), WithShutdownTimeout(5*time.Second))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NilError(t, <-served)
+	})
+	return &testServer{socket: socket}
+}
+
+// client returns a moby client for the server; it negotiates the API
+// version unless opts fix one.
+func (ts *testServer) client(t *testing.T, opts ...client.Opt) *client.Client {
+	t.Helper()
+	opts = append([]client.Opt{client.WithHost("unix://" + ts.socket)}, opts...)
+	c, err := client.New(opts...)
+	assert.NilError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// httpClient returns a plain HTTP client that dials the server's socket,
+// for requests the moby client cannot make.
+func (ts *testServer) httpClient(t *testing.T) *http.Client {
+	t.Helper()
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", ts.socket)
+		},
+	}
+	t.Cleanup(transport.CloseIdleConnections)
+	return &http.Client{Transport: transport}
+}
+
+// recorder collects values from backend calls, which run on server
+// goroutines.
+type recorder[T any] struct {
+	mu     sync.Mutex
+	values []T
+}
+
+func (r *recorder[T]) add(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values = append(r.values, v)
+}
+
+func (r *recorder[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]T(nil), r.values...)
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	data, err := io.ReadAll(resp.Body)
+	assert.NilError(t, err)
+	return string(data)
+}
+
+// readErrorMessage decodes Docker's error body {"message": "..."}.
+func readErrorMessage(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	assert.Equal(t, resp.Header.Get("Content-Type"), "application/json")
+	var body common.ErrorResponse
+	assert.NilError(t, json.NewDecoder(resp.Body).Decode(&body))
+	return body.Message
+}
