@@ -261,10 +261,10 @@ func TestPortConflict(t *testing.T) {
 	m := newTestManager(t, cfg)
 	ctx := context.Background()
 
-	taken, err := net.Listen("tcp4", "127.0.0.1:0")
+	listener, err := net.Listen("tcp4", "127.0.0.1:0")
 	assert.NilError(t, err)
-	defer taken.Close()
-	port := uint16(taken.Addr().(*net.TCPAddr).Port)
+	defer listener.Close()
+	port := uint16(listener.Addr().(*net.TCPAddr).Port)
 
 	_, err = m.Attach(ctx, AttachRequest{
 		ContainerID: "conflict",

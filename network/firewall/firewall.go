@@ -14,7 +14,7 @@
 //	table ip <Table> {
 //		chain prerouting { type nat hook prerouting priority dstnat
 //			fib daddr type local jump published-ports }
-//		chain output { type nat hook output priority dstnat
+//		chain output { type nat hook output priority -100
 //			fib daddr type local jump published-ports }
 //		chain published-ports {
 //			meta l4proto tcp th dport 8000 dnat to 10.88.0.2:80 comment "container <id>" }
