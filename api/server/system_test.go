@@ -224,3 +224,58 @@ func TestShutdownEndsStreams(t *testing.T) {
 	err = <-res.Err
 	assert.Check(t, err != nil)
 }
+
+func TestPanicRecovered(t *testing.T) {
+	b := &fakeBackend{
+		info: func(context.Context) (system.Info, error) { panic("backend bug") },
+		version: func(context.Context) (system.VersionResponse, error) {
+			return system.VersionResponse{Version: "0.1.0"}, nil
+		},
+	}
+	c := startServer(t, b).client(t)
+	ctx := context.Background()
+
+	_, err := c.Info(ctx, client.InfoOptions{})
+	assert.Check(t, errdefs.IsInternal(err), "got %v", err)
+	assert.Check(t, is.ErrorContains(err, "internal server error"))
+
+	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	assert.NilError(t, err)
+	assert.Equal(t, v.Version, "0.1.0")
+}
+
+// TestShutdownEndsAttach checks that Serve ends attach streams, whose
+// hijacked connections http.Server.Shutdown does not track.
+func TestShutdownEndsAttach(t *testing.T) {
+	attached := make(chan struct{})
+	b := &fakeBackend{
+		tty: func(context.Context, string) (bool, error) { return false, nil },
+		attach: func(ctx context.Context, _ string, _ AttachOptions) error {
+			close(attached)
+			<-ctx.Done()
+			return nil
+		},
+	}
+	socket := t.TempDir() + "/api.sock"
+	l, err := net.Listen("unix", socket)
+	assert.NilError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- New(b).Serve(ctx, l) }()
+
+	c := (&testServer{socket: socket}).client(t)
+	res, err := c.ContainerAttach(context.Background(), "c1", client.ContainerAttachOptions{
+		Stream: true, Stdin: true, Stdout: true,
+	})
+	assert.NilError(t, err)
+	defer res.Close()
+	<-attached
+
+	cancel()
+	assert.NilError(t, <-served)
+
+	// The server closed the stream: the client reads EOF.
+	_, err = io.ReadAll(res.Reader)
+	assert.NilError(t, err)
+}
