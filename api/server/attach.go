@@ -130,7 +130,8 @@ func closeConn(conn net.Conn) {
 // clientReader is the container's stdin: the bytes the client sends after
 // the status line. io.EOF means the client half-closed the connection and
 // still reads output. Any other error means the connection is gone, and
-// onError ends the attach.
+// onError ends the attach. A client that closes the connection fully after
+// stdin is noticed at the next failed write of output.
 type clientReader struct {
 	r       *bufio.Reader
 	onError func()

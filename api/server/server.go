@@ -81,8 +81,9 @@ func (s *Server) Handler() http.Handler {
 // contexts inherit the values (such as the logger) of ctx, not its
 // cancellation. Serve returns nil after a shutdown caused by ctx.
 //
-// NOTE: cancelling ctx ends the streams of every Serve call on the same
-// Server, so run all listeners of one daemon with the same ctx.
+// NOTE: the shutdown ends the streams of every Serve call on the same
+// Server, and streams opened later end at once. Run all listeners of one
+// daemon with the same ctx and do not Serve again after a shutdown.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
