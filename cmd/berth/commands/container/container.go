@@ -1,0 +1,37 @@
+// Package container implements the container commands of the berth client:
+// run, create, ps, start, stop, restart, kill, rm, logs, inspect, wait and
+// attach, both under "berth container" and at the top level.
+package container
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/berth-engine/berth/cmd/berth/commands/cli"
+)
+
+// NewContainerCommand returns the "container" command group.
+func NewContainerCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "container",
+		Short: "Manage containers",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(
+		NewAttachCommand(c),
+		NewCreateCommand(c),
+		NewInspectCommand(c),
+		NewKillCommand(c),
+		NewListCommand(c),
+		NewLogsCommand(c),
+		NewRestartCommand(c),
+		NewRmCommand(c),
+		NewRunCommand(c),
+		NewStartCommand(c),
+		NewStopCommand(c),
+		NewWaitCommand(c),
+	)
+	return cmd
+}

@@ -1,0 +1,260 @@
+package container
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	containertypes "github.com/moby/moby/api/types/container"
+
+	"github.com/berth-engine/berth/cmd/berth/commands/format"
+)
+
+// containerHeaders returns the column titles of the container table, keyed
+// by the row field.
+func containerHeaders() map[string]string {
+	return map[string]string{
+		"ID":         "CONTAINER ID",
+		"Image":      "IMAGE",
+		"Command":    "COMMAND",
+		"CreatedAt":  "CREATED AT",
+		"RunningFor": "CREATED",
+		"Ports":      "PORTS",
+		"State":      "STATE",
+		"Status":     "STATUS",
+		"Size":       "SIZE",
+		"Names":      "NAMES",
+		"Labels":     "LABELS",
+		"Mounts":     "MOUNTS",
+		"Networks":   "NETWORKS",
+	}
+}
+
+func defaultContainerTable(size bool) string {
+	table := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+	if size {
+		table += "\t{{.Size}}"
+	}
+	return table
+}
+
+// containerRow is one container as seen by --format templates.
+type containerRow struct {
+	summary containertypes.Summary
+	trunc   bool
+	now     time.Time
+}
+
+// MarshalJSON encodes every field for --format json.
+func (r *containerRow) MarshalJSON() ([]byte, error) {
+	return format.MarshalMethods(r)
+}
+
+// ID returns the container ID, shortened unless --no-trunc.
+func (r *containerRow) ID() string {
+	if r.trunc {
+		return format.TruncateID(r.summary.ID)
+	}
+	return r.summary.ID
+}
+
+// Image returns the image as the user named it, or its short ID when it was
+// created from an ID.
+func (r *containerRow) Image() string {
+	image := r.summary.Image
+	if image == "" {
+		return "<no image>"
+	}
+	if !r.trunc {
+		return image
+	}
+	if strings.HasPrefix(image, "sha256:") || format.TruncateID(image) == format.TruncateID(r.summary.ImageID) {
+		return format.TruncateID(image)
+	}
+	if named, err := reference.ParseNormalizedNamed(image); err == nil {
+		return reference.FamiliarString(named)
+	}
+	return image
+}
+
+// Command returns the quoted command, cut to 20 characters unless
+// --no-trunc.
+func (r *containerRow) Command() string {
+	command := r.summary.Command
+	if r.trunc {
+		command = format.Ellipsis(command, 20)
+	}
+	return strconv.Quote(command)
+}
+
+// CreatedAt returns the creation time.
+func (r *containerRow) CreatedAt() string {
+	return time.Unix(r.summary.Created, 0).String()
+}
+
+// RunningFor returns how long ago the container was created.
+func (r *containerRow) RunningFor() string {
+	return format.Ago(time.Unix(r.summary.Created, 0), r.now)
+}
+
+// Ports returns the published and exposed ports.
+func (r *containerRow) Ports() string {
+	return displayPorts(r.summary.Ports)
+}
+
+// State returns the state, such as "running".
+func (r *containerRow) State() string {
+	return string(r.summary.State)
+}
+
+// Status returns the daemon's status text, such as "Up 3 seconds".
+func (r *containerRow) Status() string {
+	if r.summary.Status == "" {
+		return string(r.summary.State)
+	}
+	return r.summary.Status
+}
+
+// Size returns the size of the writable layer and of the whole root
+// filesystem.
+func (r *containerRow) Size() string {
+	size := format.Size(r.summary.SizeRw)
+	if r.summary.SizeRootFs > 0 {
+		size += " (virtual " + format.Size(r.summary.SizeRootFs) + ")"
+	}
+	return size
+}
+
+// Names returns the names without their "/" prefix; truncated output shows
+// only the first.
+func (r *containerRow) Names() string {
+	names := make([]string, 0, len(r.summary.Names))
+	for _, name := range r.summary.Names {
+		names = append(names, format.StripNamePrefix(name))
+	}
+	if r.trunc && len(names) > 1 {
+		names = names[:1]
+	}
+	return strings.Join(names, ",")
+}
+
+// Labels returns the labels as sorted key=value pairs.
+func (r *containerRow) Labels() string {
+	pairs := make([]string, 0, len(r.summary.Labels))
+	for key, value := range r.summary.Labels {
+		pairs = append(pairs, key+"="+value)
+	}
+	slices.Sort(pairs)
+	return strings.Join(pairs, ",")
+}
+
+// Label returns the value of one label.
+func (r *containerRow) Label(name string) string {
+	return r.summary.Labels[name]
+}
+
+// Mounts returns the mount names or sources.
+func (r *containerRow) Mounts() string {
+	mounts := make([]string, 0, len(r.summary.Mounts))
+	for _, mount := range r.summary.Mounts {
+		name := mount.Name
+		if name == "" {
+			name = mount.Source
+		}
+		if r.trunc {
+			name = format.Ellipsis(name, 15)
+		}
+		mounts = append(mounts, name)
+	}
+	return strings.Join(mounts, ",")
+}
+
+// Networks returns the names of the attached networks.
+func (r *containerRow) Networks() string {
+	if r.summary.NetworkSettings == nil {
+		return ""
+	}
+	names := make([]string, 0, len(r.summary.NetworkSettings.Networks))
+	for name := range r.summary.NetworkSettings.Networks {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+// portRun is a run of consecutive ports with the same protocol and host
+// address whose host ports, if published, follow the container ports
+// one to one.
+type portRun struct {
+	ip          string
+	proto       string
+	published   bool
+	first, last uint16
+	publicFirst uint16
+}
+
+// displayPorts renders ports like Docker's PORTS column, such as
+// "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 9000-9001/udp".
+func displayPorts(ports []containertypes.PortSummary) string {
+	sorted := slices.Clone(ports)
+	slices.SortFunc(sorted, func(a, b containertypes.PortSummary) int {
+		return cmp.Or(
+			cmp.Compare(a.Type, b.Type),
+			a.IP.Compare(b.IP),
+			cmp.Compare(a.PublicPort, b.PublicPort),
+			cmp.Compare(a.PrivatePort, b.PrivatePort),
+		)
+	})
+
+	var runs []*portRun
+	for _, port := range sorted {
+		published := port.PublicPort != 0
+		ip := ""
+		if published && port.IP.IsValid() {
+			ip = port.IP.String()
+		}
+		if n := len(runs); n > 0 {
+			run := runs[n-1]
+			if run.proto == port.Type && run.ip == ip && run.published == published &&
+				port.PrivatePort == run.last+1 &&
+				(!published || port.PublicPort == run.publicFirst+(port.PrivatePort-run.first)) {
+				run.last = port.PrivatePort
+				continue
+			}
+		}
+		runs = append(runs, &portRun{
+			ip: ip, proto: port.Type, published: published,
+			first: port.PrivatePort, last: port.PrivatePort, publicFirst: port.PublicPort,
+		})
+	}
+
+	slices.SortStableFunc(runs, func(a, b *portRun) int {
+		return cmp.Compare(a.first, b.first)
+	})
+	parts := make([]string, 0, len(runs))
+	for _, run := range runs {
+		parts = append(parts, run.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *portRun) String() string {
+	private := portRange(r.first, r.last)
+	if !r.published {
+		return private + "/" + r.proto
+	}
+	public := portRange(r.publicFirst, r.publicFirst+(r.last-r.first))
+	return fmt.Sprintf("%s->%s/%s", net.JoinHostPort(r.ip, public), private, r.proto)
+}
+
+func portRange(first, last uint16) string {
+	if first == last {
+		return strconv.Itoa(int(first))
+	}
+	return fmt.Sprintf("%d-%d", first, last)
+}
