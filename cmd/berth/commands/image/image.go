@@ -1,0 +1,31 @@
+// Package image implements the image commands of the berth client: build,
+// images, import, inspect, rmi and tag, both under "berth image" and at the
+// top level.
+package image
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/berth-engine/berth/cmd/berth/commands/cli"
+)
+
+// NewImageCommand returns the "image" command group.
+func NewImageCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Manage images",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(
+		NewBuildCommand(c),
+		NewImportCommand(c),
+		NewInspectCommand(c),
+		NewListCommand(c),
+		NewRemoveCommand(c),
+		NewTagCommand(c),
+	)
+	return cmd
+}
