@@ -42,17 +42,23 @@ type ImageStore interface {
 }
 
 // Runner runs the command of a RUN instruction and commits the result.
+// When the command exits with a non-zero code, Run returns an *ExitError
+// (or another error with the same message).
 type Runner interface {
 	Run(ctx context.Context, req RunRequest) (image.Image, error)
 }
 
-// RunRequest is one RUN instruction for a Runner.
+// RunRequest is one RUN instruction for a Runner. The Runner runs Cmd in
+// a temporary container of Image, commits the container's changes as a new
+// image with Config and CreatedBy as its history entry, and removes the
+// container.
 type RunRequest struct {
 	// Image is the image to run the command in; its ID is "" when the
 	// stage starts FROM scratch and nothing was committed yet.
 	Image image.Image
-	// Config is the configuration of the image to commit. Its working
-	// directory and user apply to the command.
+	// Config is the configuration of the image to commit. The command
+	// runs as Config.Config.User in Config.Config.WorkingDir, which is
+	// created if missing. The image's healthcheck does not run.
 	Config dockerspec.DockerOCIImage
 	// Cmd is the full argv. The image's entrypoint does not apply.
 	Cmd []string
@@ -170,7 +176,8 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 
 	run := &buildRun{
 		builder: b, opts: opts, out: progress, context: tree, blobs: blobs,
-		escape: dockerfile.EscapeToken, trees: map[digest.Digest]*imageTree{},
+		escape: dockerfile.EscapeToken,
+		trees:  map[digest.Digest]*imageTree{}, fromTrees: map[digest.Digest]*imageTree{},
 	}
 	img, err := run.execute(ctx, stages, metaArgs)
 	if err != nil {
@@ -183,7 +190,12 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 			return image.Image{}, fmt.Errorf("tag %s: %w", reference.FamiliarString(tag), err)
 		}
 		fmt.Fprintf(progress, "Successfully tagged %s\n", reference.FamiliarString(tag))
-		img.RepoTags = append(img.RepoTags, tag.String())
+	}
+	if len(tags) > 0 {
+		// Reload the image so that its RepoTags include the new tags.
+		if img, err = b.images.Get(ctx, img.ID.String()); err != nil {
+			return image.Image{}, err
+		}
 	}
 	if opts.Quiet {
 		fmt.Fprintln(out, img.ID)

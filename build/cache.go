@@ -24,6 +24,9 @@ const cacheFile = "cache.json"
 
 // cacheIndex maps a step's cache key to the image the step produced. It is
 // kept in memory and rewritten atomically to disk on every change.
+//
+// TODO: entries are dropped only when a lookup finds their image deleted,
+// so the index grows with every uncached step.
 type cacheIndex struct {
 	path string
 

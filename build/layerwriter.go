@@ -150,6 +150,9 @@ func (w *layerWriter) writeHeader(hdr *tar.Header, content io.Reader) error {
 
 // writeNode writes a node of a source tree at target with owner o, or with
 // the node's own owner when o is nil.
+//
+// NOTE: hard links among the sources become separate copies, and extended
+// attributes are not copied.
 func (w *layerWriter) writeNode(n *fsNode, target string, o *owner) error {
 	hdr := *n.hdr
 	hdr.Name = target

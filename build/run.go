@@ -72,7 +72,6 @@ type stage struct {
 func (r *buildRun) execute(ctx context.Context, stages []instructions.Stage, metaArgs []instructions.ArgCommand) (image.Image, error) {
 	r.lex = shell.NewLex(r.escape)
 	r.args = newBuildArgs(r.opts.BuildArgs)
-	r.fromTrees = map[digest.Digest]*imageTree{}
 	r.stepCount = len(metaArgs) + len(stages)
 	for _, s := range stages {
 		r.stepCount += len(s.Commands)
@@ -307,6 +306,9 @@ func (r *buildRun) cachedStep(ctx context.Context, st *stage, createdBy string, 
 // in the command's environment and, as in Docker, recorded in the history
 // entry ("|1 A=b /bin/sh -c ...") so that they are part of the cache key.
 func (r *buildRun) run(ctx context.Context, st *stage, c *instructions.RunCommand) error {
+	if r.builder.runner == nil {
+		return fmt.Errorf("RUN is not supported: the builder has no runner: %w", errdefs.ErrNotImplemented)
+	}
 	if len(c.FlagsUsed) > 0 {
 		return buildKitOnly("RUN --" + c.FlagsUsed[0])
 	}
@@ -503,6 +505,9 @@ func (r *buildRun) createWithLayer(ctx context.Context, st *stage, cfg dockerspe
 
 // imageTree returns the file system of a stage image, extending the cached
 // tree of an earlier image of the same stage when possible.
+//
+// NOTE: reading a layer's file list decompresses the whole layer, so a COPY
+// after a RUN that wrote much data reads all of it once.
 func (r *buildRun) imageTree(ctx context.Context, img image.Image) (*imageTree, error) {
 	if img.ID == "" {
 		return &imageTree{fsTree: newFSTree()}, nil
