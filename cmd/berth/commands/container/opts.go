@@ -101,6 +101,9 @@ func addCreateFlags(flags *pflag.FlagSet, opts *createOptions) {
 	flags.StringArrayVar(&opts.capDrop, "cap-drop", nil, "Drop Linux capabilities")
 
 	flags.StringArrayVarP(&opts.volumes, "volume", "v", nil, "Bind mount a volume (host-path:container-path[:options])")
+
+	// -h is --hostname, so cobra must not add its own -h for help.
+	flags.Bool("help", false, "Print usage")
 }
 
 // parse turns opts, the image and the command into the create request.

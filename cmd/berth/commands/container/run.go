@@ -50,10 +50,15 @@ func NewRunCommand(c *cli.CLI) *cobra.Command {
 }
 
 func runRun(cmd *cobra.Command, c *cli.CLI, opts *runOptions, image string, command []string) error {
-	cfg, detachKeys, err := parseRun(cmd, c, opts, image, command)
+	cfg, detachKeys, err := parseRun(cmd, opts, image, command)
 	if err != nil {
 		reportError(c.Err(), "run", err, true)
 		return cli.StatusError{StatusCode: exitEngineFailure, Cause: err}
+	}
+	if cfg.Config.Tty && cfg.Config.AttachStdin {
+		if _, isTerminal := cli.TerminalFd(c.In()); !isTerminal {
+			return errors.New("the input device is not a TTY")
+		}
 	}
 
 	ctx, cancel := context.WithCancel(signalContext(cmd.Context(), opts.sigProxy))
@@ -163,7 +168,7 @@ func signalContext(ctx context.Context, sigProxy bool) context.Context {
 // parseRun builds the create request for run and sets the attach fields:
 // a detached container attaches nothing, otherwise stdout and stderr are
 // attached and stdin with -i.
-func parseRun(cmd *cobra.Command, c *cli.CLI, opts *runOptions, image string, command []string) (*containerConfig, []byte, error) {
+func parseRun(cmd *cobra.Command, opts *runOptions, image string, command []string) (*containerConfig, []byte, error) {
 	cfg, err := parse(cmd.Flags(), &opts.createOptions, image, command)
 	if err != nil {
 		return nil, nil, err
@@ -189,11 +194,6 @@ func parseRun(cmd *cobra.Command, c *cli.CLI, opts *runOptions, image string, co
 	if config.OpenStdin {
 		// The container's stdin closes when this client's stdin ends.
 		config.StdinOnce = true
-	}
-	if config.Tty && config.AttachStdin {
-		if _, isTerminal := cli.TerminalFd(c.In()); !isTerminal {
-			return nil, nil, errors.New("the input device is not a TTY")
-		}
 	}
 	return cfg, detachKeys, nil
 }

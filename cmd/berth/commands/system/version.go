@@ -77,10 +77,15 @@ func runVersion(ctx context.Context, c *cli.CLI, formatFlag string) error {
 		return serverErr
 	}
 
-	printClientVersion(c.Out(), info.Client)
+	// One tabwriter aligns the values of both sections.
+	w := tabwriter.NewWriter(c.Out(), 20, 1, 1, ' ', 0)
+	printClientVersion(w, info.Client)
 	if info.Server != nil {
-		fmt.Fprintln(c.Out())
-		printServerVersion(c.Out(), info.Server)
+		fmt.Fprintln(w)
+		printServerVersion(w, info.Server)
+	}
+	if err := w.Flush(); err != nil {
+		return err
 	}
 	return serverErr
 }
@@ -100,8 +105,7 @@ func printVersionTemplate(out io.Writer, text string, info versionInfo) error {
 	return nil
 }
 
-func printClientVersion(out io.Writer, v clientVersion) {
-	w := tabwriter.NewWriter(out, 20, 1, 1, ' ', 0)
+func printClientVersion(w io.Writer, v clientVersion) {
 	fmt.Fprintln(w, "Client:")
 	fmt.Fprintf(w, " Version:\t%s\n", v.Version)
 	fmt.Fprintf(w, " API version:\t%s\n", v.APIVersion)
@@ -110,13 +114,11 @@ func printClientVersion(out io.Writer, v clientVersion) {
 		fmt.Fprintf(w, " Git commit:\t%s\n", v.GitCommit)
 	}
 	fmt.Fprintf(w, " OS/Arch:\t%s/%s\n", v.Os, v.Arch)
-	_ = w.Flush()
 }
 
 // printServerVersion prints the daemon's components; the "Engine"
 // component comes first with its API versions and build details.
-func printServerVersion(out io.Writer, v *client.ServerVersionResult) {
-	w := tabwriter.NewWriter(out, 20, 1, 1, ' ', 0)
+func printServerVersion(w io.Writer, v *client.ServerVersionResult) {
 	name := v.Platform.Name
 	if name == "" {
 		name = "berth"
@@ -130,7 +132,6 @@ func printServerVersion(out io.Writer, v *client.ServerVersionResult) {
 		fmt.Fprintf(w, "  API version:\t%s (minimum version %s)\n", v.APIVersion, v.MinAPIVersion)
 		fmt.Fprintf(w, "  OS/Arch:\t%s/%s\n", v.Os, v.Arch)
 		fmt.Fprintf(w, "  Experimental:\t%t\n", v.Experimental)
-		_ = w.Flush()
 		return
 	}
 
@@ -152,7 +153,6 @@ func printServerVersion(out io.Writer, v *client.ServerVersionResult) {
 		fmt.Fprintf(w, "  OS/Arch:\t%s/%s\n", details["Os"], details["Arch"])
 		fmt.Fprintf(w, "  Experimental:\t%s\n", details["Experimental"])
 	}
-	_ = w.Flush()
 }
 
 func sortedKeys(m map[string]string) []string {
