@@ -42,7 +42,7 @@ type ImageStore interface {
 }
 
 // Runner runs the command of a RUN instruction and commits the result.
-// When the command exits with a non-zero code, Run returns an *ExitError
+// When the command exits with a non-zero code, Run returns a *RunError
 // (or another error with the same message).
 type Runner interface {
 	Run(ctx context.Context, req RunRequest) (image.Image, error)
@@ -74,15 +74,15 @@ type RunRequest struct {
 	CreatedBy string
 }
 
-// ExitError is the error a Runner returns when the command exits with a
+// RunError is the error a Runner returns when the command exits with a
 // non-zero code. Its message is Docker's.
-type ExitError struct {
+type RunError struct {
 	Cmd  []string
 	Code int
 }
 
 // Error implements error.
-func (e *ExitError) Error() string {
+func (e *RunError) Error() string {
 	return fmt.Sprintf("The command '%s' returned a non-zero code: %d", strings.Join(e.Cmd, " "), e.Code)
 }
 

@@ -161,7 +161,7 @@ func (r *fakeRunner) Run(ctx context.Context, req RunRequest) (image.Image, erro
 	r.requests = append(r.requests, req)
 	fmt.Fprintf(req.Output, " ---> Running in 0123456789ab\n")
 	if strings.HasSuffix(strings.Join(req.Cmd, " "), "false") {
-		return image.Image{}, &ExitError{Cmd: req.Cmd, Code: 1}
+		return image.Image{}, &RunError{Cmd: req.Cmd, Code: 1}
 	}
 	fmt.Fprintf(req.Output, "output of %s\n", strings.Join(req.Cmd, " "))
 	fmt.Fprintf(req.Output, "Removing intermediate container 0123456789ab\n")
