@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-engine/berth/daemon"
+)
+
+type daemonOptions struct {
+	hosts    []string
+	dataRoot string
+	execRoot string
+	bridge   string
+	bip      string
+	runtime  string
+	logLevel string
+	debug    bool
+}
+
+func newDaemonCommand() *cobra.Command {
+	var opts daemonOptions
+	cmd := &cobra.Command{
+		Use:   "daemon [OPTIONS]",
+		Short: "Run the berth engine and serve the Engine API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if opts.debug {
+				opts.logLevel = "debug"
+			}
+			if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
+				return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", opts.logLevel)
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+
+			return daemon.Run(cmd.Context(), daemon.Config{
+				Hosts:    opts.hosts,
+				DataRoot: opts.dataRoot,
+				ExecRoot: opts.execRoot,
+				Bridge:   opts.bridge,
+				BridgeIP: opts.bip,
+				Runtime:  opts.runtime,
+				Version:  version,
+				LogLevel: level,
+			})
+		},
+	}
+	flags := cmd.Flags()
+	flags.StringSliceVarP(&opts.hosts, "host", "H", nil, "Daemon socket to listen on (unix:///path); default unix://EXEC-ROOT/berth.sock")
+	flags.StringVar(&opts.dataRoot, "data-root", daemon.DefaultDataRoot, "Directory of persistent state: images, layers, containers")
+	flags.StringVar(&opts.execRoot, "exec-root", daemon.DefaultExecRoot, "Directory of runtime state: sockets, bundles, namespaces")
+	flags.StringVarP(&opts.bridge, "bridge", "b", daemon.DefaultBridge, "Name of the default bridge, created if missing")
+	flags.StringVar(&opts.bip, "bip", "", "Gateway address and prefix of the default bridge, e.g. 10.88.0.1/16; default: a free /16")
+	flags.StringVar(&opts.runtime, "runtime", "runc", "OCI runtime binary")
+	flags.StringVarP(&opts.logLevel, "log-level", "l", "info", "Log level: debug, info, warn or error")
+	flags.BoolVarP(&opts.debug, "debug", "D", false, "Log at debug level")
+	return cmd
+}

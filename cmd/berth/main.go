@@ -1,0 +1,40 @@
+// Command berth is a Docker-compatible container engine: `berth daemon`
+// serves the Engine API, `berth shim` supervises one container, and every
+// other subcommand is a client of the API.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-engine/berth/cmd/berth/commands"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "berth [OPTIONS] COMMAND",
+		Short:         "A Docker-compatible container engine",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newDaemonCommand(), newShimCommand())
+	commands.AddCommands(root, version)
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := newRootCommand().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		os.Exit(commands.HandleError(os.Stderr, err))
+	}
+}

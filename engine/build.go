@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/api/server"
+	"github.com/berth-engine/berth/build"
+	"github.com/berth-engine/berth/image"
+	"github.com/berth-engine/berth/internal/log"
+)
+
+var _ build.Runner = (*Engine)(nil)
+
+// Build runs a Dockerfile build from a context tarball.
+func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writer) (string, error) {
+	img, err := e.builder.Build(ctx, req.Context, build.Options{
+		Dockerfile: req.Dockerfile,
+		Tags:       req.Tags,
+		BuildArgs:  req.BuildArgs,
+		Labels:     req.Labels,
+		NoCache:    req.NoCache,
+		Target:     req.Target,
+		Quiet:      req.Quiet,
+	}, out)
+	if err != nil {
+		return "", err
+	}
+	for _, tag := range img.RepoTags {
+		e.events.Publish(events.ImageEventType, events.ActionTag, img.ID.String(), map[string]string{"name": tag})
+	}
+	return img.ID.String(), nil
+}
+
+// Run executes one RUN step of a build: a temporary container from the
+// step's parent image runs the command, and its changes become a new image.
+func (e *Engine) Run(ctx context.Context, req build.RunRequest) (image.Image, error) {
+	cfg := req.Config.Config
+	c, err := e.create(ctx, server.ContainerCreateRequest{
+		Config: &container.Config{
+			Image:      req.Image.ID.String(),
+			Env:        req.Env,
+			WorkingDir: cfg.WorkingDir,
+			User:       cfg.User,
+			Entrypoint: []string{""},
+			Cmd:        req.Cmd,
+		},
+		HostConfig: &container.HostConfig{},
+	}, true)
+	if err != nil {
+		return image.Image{}, err
+	}
+	ctx = log.With(ctx, log.KeyContainer, c.ID)
+	defer func() {
+		if err := e.remove(context.WithoutCancel(ctx), c, true); err != nil {
+			log.FromContext(ctx).Warn("remove build container", log.Err(err))
+			return
+		}
+		fmt.Fprintf(req.Output, "Removing intermediate container %s\n", c.ID[:12])
+	}()
+	fmt.Fprintf(req.Output, " ---> Running in %s\n", c.ID[:12])
+
+	// The attach request is queued before the start, so the step's output
+	// reaches the client from the first byte.
+	opts := server.AttachOptions{Stdout: req.Output, Stderr: req.Output, UseStdout: true, UseStderr: true, Stream: true}
+	_, pending := e.queueAttach(e.task(c.ID), opts)
+	exited := e.exitChannel(c.ID)
+	if err := e.start(ctx, c); err != nil {
+		return image.Image{}, err
+	}
+	<-pending.ready
+	if pending.err != nil {
+		return image.Image{}, pending.err
+	}
+	pumpErr := pump(ctx, pending.conn, opts, false, nil)
+	pending.conn.Close()
+	if pumpErr != nil {
+		return image.Image{}, pumpErr
+	}
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		return image.Image{}, ctx.Err()
+	}
+
+	c.Lock()
+	code := c.State.ExitCode
+	c.Unlock()
+	if code != 0 {
+		return image.Image{}, &build.RunError{Cmd: req.Cmd, Code: code}
+	}
+
+	now := time.Now().UTC()
+	return e.images.CommitSnapshot(ctx, req.Image.ID, c.SnapshotKey, req.Config,
+		ocispec.History{Created: &now, CreatedBy: req.CreatedBy})
+}

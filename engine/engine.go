@@ -1,0 +1,119 @@
+// Package engine runs containers. It ties the image store, the snapshotter,
+// the network manager, the shims and the builder together, and implements
+// the backend the API server serves.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/berth-engine/berth/build"
+	"github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/content"
+	"github.com/berth-engine/berth/events"
+	"github.com/berth-engine/berth/image"
+	"github.com/berth-engine/berth/network"
+	"github.com/berth-engine/berth/snapshot"
+)
+
+// Config sets where the engine keeps its state and which programs it runs.
+type Config struct {
+	DataRoot string // persistent state: images, layers, containers, networks
+	ExecRoot string // runtime state: bundles, shim sockets, network namespaces
+
+	RuncBinary string // OCI runtime; "runc" is looked up on PATH
+	ShimBinary string // the berth binary that serves `berth shim`
+
+	Bridge     string // default bridge name
+	BridgeCIDR string // gateway address and prefix of the default bridge; "" picks one
+
+	Version string // berth's version, reported by /version and /info
+}
+
+// Engine is the container engine. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg Config
+
+	// ctx lives as long as the daemon; monitors and restart work use it
+	// rather than the context of the request that started them.
+	ctx context.Context
+
+	containers *container.Store
+	content    *content.Store
+	snapshots  *snapshot.Store
+	images     *image.Store
+	network    *network.Manager
+	builder    *build.Builder
+	events     *events.Bus
+
+	mu    sync.Mutex
+	tasks map[string]*task // per-container runtime bookkeeping, by container ID
+}
+
+// New opens every store under the configured roots and reconnects to the
+// containers that kept running while no daemon was up.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.RuncBinary == "" {
+		cfg.RuncBinary = "runc"
+	}
+	if cfg.ShimBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find berth executable for shims: %w", err)
+		}
+		cfg.ShimBinary = exe
+	}
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Join(cfg.ExecRoot, "containers")} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+
+	e := &Engine{cfg: cfg, ctx: context.WithoutCancel(ctx), events: events.New(), tasks: map[string]*task{}}
+	var err error
+	if e.content, err = content.New(filepath.Join(cfg.DataRoot, "content")); err != nil {
+		return nil, fmt.Errorf("open content store: %w", err)
+	}
+	if e.snapshots, err = snapshot.New(cfg.DataRoot); err != nil {
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	if e.images, err = image.New(filepath.Join(cfg.DataRoot, "images"), e.content, e.snapshots); err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if e.containers, err = container.NewStore(ctx, filepath.Join(cfg.DataRoot, "containers")); err != nil {
+		return nil, fmt.Errorf("open container store: %w", err)
+	}
+	e.network, err = network.New(ctx, network.Config{
+		StateDir:   filepath.Join(cfg.DataRoot, "networks"),
+		NetNSDir:   filepath.Join(cfg.ExecRoot, "netns"),
+		Bridge:     cfg.Bridge,
+		BridgeCIDR: cfg.BridgeCIDR,
+		Table:      "berth-" + cfg.Bridge,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up network: %w", err)
+	}
+	if e.builder, err = build.New(e.images, e, filepath.Join(cfg.DataRoot, "builder")); err != nil {
+		return nil, fmt.Errorf("open builder: %w", err)
+	}
+
+	e.restore(ctx)
+	return e, nil
+}
+
+// Close releases what the daemon holds. Running containers keep running
+// under their shims.
+func (e *Engine) Close(ctx context.Context) error {
+	return e.network.Close(ctx)
+}
+
+func (e *Engine) bundleDir(id string) string {
+	return filepath.Join(e.cfg.ExecRoot, "containers", id)
+}
+
+func (e *Engine) runcRoot() string {
+	return filepath.Join(e.cfg.ExecRoot, "runc")
+}

@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+
+	"github.com/berth-engine/berth/api/server"
+	ctr "github.com/berth-engine/berth/container"
+)
+
+// ContainerInspect returns the low-level view of a container.
+func (e *Engine) ContainerInspect(ctx context.Context, ref string, size bool) (container.InspectResponse, error) {
+	c, err := e.get(ref)
+	if err != nil {
+		return container.InspectResponse{}, err
+	}
+	c.Lock()
+	defer c.Unlock()
+
+	dir := e.containers.Dir(c.ID)
+	config := *c.Config
+	hostConfig := *c.HostConfig
+	resp := container.InspectResponse{
+		ID:             c.ID,
+		Created:        c.Created.Format(time.RFC3339Nano),
+		Path:           c.Path,
+		Args:           nonNil(c.Args),
+		State:          apiState(c),
+		Image:          c.Image.String(),
+		ResolvConfPath: dir + "/resolv.conf",
+		HostnamePath:   dir + "/hostname",
+		HostsPath:      dir + "/hosts",
+		LogPath:        e.logPath(c.ID),
+		Name:           "/" + c.Name,
+		RestartCount:   c.RestartCount,
+		Driver:         "overlay",
+		Platform:       "linux",
+		HostConfig:     &hostConfig,
+		Config:         &config,
+		Mounts:         []container.MountPoint{},
+		GraphDriver:    &storage.DriverData{Name: "overlay", Data: map[string]string{}},
+		NetworkSettings: &container.NetworkSettings{
+			Networks: map[string]*mobynet.EndpointSettings{},
+			Ports:    mobynet.PortMap{},
+		},
+	}
+	if hostConfig.NetworkMode == "" {
+		resp.HostConfig.NetworkMode = "bridge"
+	}
+	if hostConfig.LogConfig.Type == "" {
+		resp.HostConfig.LogConfig.Type = "json-file"
+	}
+	e.fillNetwork(c, resp.NetworkSettings)
+	return resp, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func apiState(c *ctr.Container) *container.State {
+	s := c.State
+	return &container.State{
+		Status:     container.ContainerState(s.Status),
+		Running:    s.Status == ctr.Running || s.Status == ctr.Paused,
+		Paused:     s.Status == ctr.Paused,
+		Restarting: s.Status == ctr.Restarting,
+		OOMKilled:  s.OOMKilled,
+		Dead:       s.Status == ctr.Dead,
+		Pid:        s.Pid,
+		ExitCode:   s.ExitCode,
+		Error:      s.Error,
+		StartedAt:  apiTime(s.StartedAt),
+		FinishedAt: apiTime(s.FinishedAt),
+	}
+}
+
+// apiTime formats t as Docker does, with the zero time as 0001-01-01.
+func apiTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func (e *Engine) fillNetwork(c *ctr.Container, ns *container.NetworkSettings) {
+	mode := string(c.HostConfig.NetworkMode)
+	if mode == "" || mode == "default" {
+		mode = "bridge"
+	}
+	settings := &mobynet.EndpointSettings{}
+	ns.Networks[mode] = settings
+	ep := c.Network
+	if ep == nil || !c.State.IsRunning() {
+		return
+	}
+	for p, b := range ep.Ports {
+		ns.Ports[p] = b
+	}
+	if ep.IPAddress.IsValid() {
+		settings.IPAddress = ep.IPAddress.Addr()
+		settings.IPPrefixLen = ep.IPAddress.Bits()
+		settings.Gateway = ep.Gateway
+	}
+	if mac, err := net.ParseMAC(ep.MacAddress); err == nil {
+		settings.MacAddress = mobynet.HardwareAddr(mac)
+	}
+}
+
+// ContainerList returns the containers matching opts, newest first.
+func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOptions) ([]container.Summary, error) {
+	filter, err := newContainerFilter(opts.Filters)
+	if err != nil {
+		return nil, err
+	}
+	out := []container.Summary{}
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.Hidden || (!opts.All && !c.State.IsRunning() && len(opts.Filters) == 0) || !filter.match(c) {
+			c.Unlock()
+			continue
+		}
+		out = append(out, e.summary(c))
+		c.Unlock()
+		if opts.Limit > 0 && len(out) == opts.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) summary(c *ctr.Container) container.Summary {
+	s := container.Summary{
+		ID:      c.ID,
+		Names:   []string{"/" + c.Name},
+		Image:   c.ImageName,
+		ImageID: c.Image.String(),
+		Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
+		Created: c.Created.Unix(),
+		Ports:   []container.PortSummary{},
+		Labels:  c.Config.Labels,
+		State:   container.ContainerState(c.State.Status),
+		Status:  statusText(c),
+		Mounts:  []container.MountPoint{},
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	if s.HostConfig.NetworkMode == "" {
+		s.HostConfig.NetworkMode = "bridge"
+	}
+	ns := &container.NetworkSettings{Networks: map[string]*mobynet.EndpointSettings{}, Ports: mobynet.PortMap{}}
+	e.fillNetwork(c, ns)
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: ns.Networks}
+	for p, bindings := range ns.Ports {
+		if len(bindings) == 0 {
+			s.Ports = append(s.Ports, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+			continue
+		}
+		for _, b := range bindings {
+			var public uint16
+			fmt.Sscan(b.HostPort, &public)
+			ip := b.HostIP
+			if !ip.IsValid() {
+				ip = netip.IPv4Unspecified()
+			}
+			s.Ports = append(s.Ports, container.PortSummary{IP: ip, PrivatePort: p.Num(), PublicPort: public, Type: string(p.Proto())})
+		}
+	}
+	sort.Slice(s.Ports, func(i, j int) bool { return s.Ports[i].PrivatePort < s.Ports[j].PrivatePort })
+	return s
+}
+
+// statusText is the STATUS column of `ps`: "Up 3 minutes", "Exited (0) 2
+// hours ago", "Created".
+func statusText(c *ctr.Container) string {
+	s := c.State
+	switch s.Status {
+	case ctr.Running:
+		return "Up " + units.HumanDuration(time.Since(s.StartedAt))
+	case ctr.Paused:
+		return "Up " + units.HumanDuration(time.Since(s.StartedAt)) + " (Paused)"
+	case ctr.Exited:
+		if s.FinishedAt.IsZero() {
+			return fmt.Sprintf("Exited (%d)", s.ExitCode)
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, units.HumanDuration(time.Since(s.FinishedAt)))
+	case ctr.Created:
+		return "Created"
+	case ctr.Removing:
+		return "Removal In Progress"
+	case ctr.Dead:
+		return "Dead"
+	case ctr.Restarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, units.HumanDuration(time.Since(s.FinishedAt)))
+	}
+	return string(s.Status)
+}
+
+// containerFilter is the parsed `filters` query of a container listing.
+type containerFilter struct {
+	filters map[string][]string
+}
+
+var containerFilterKeys = map[string]bool{
+	"id": true, "name": true, "label": true, "status": true, "ancestor": true, "exited": true,
+}
+
+func newContainerFilter(filters map[string][]string) (*containerFilter, error) {
+	for k := range filters {
+		if !containerFilterKeys[k] {
+			return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	return &containerFilter{filters: filters}, nil
+}
+
+func (f *containerFilter) match(c *ctr.Container) bool {
+	for key, values := range f.filters {
+		if len(values) == 0 {
+			continue
+		}
+		ok := false
+		for _, v := range values {
+			if f.matchOne(c, key, v) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
+	switch key {
+	case "id":
+		return strings.HasPrefix(c.ID, value)
+	case "name":
+		return strings.Contains(c.Name, strings.TrimPrefix(value, "/"))
+	case "status":
+		return string(c.State.Status) == value
+	case "exited":
+		return c.State.Status == ctr.Exited && fmt.Sprint(c.State.ExitCode) == value
+	case "ancestor":
+		return c.ImageName == value || strings.HasPrefix(c.Image.Encoded(), strings.TrimPrefix(value, "sha256:"))
+	case "label":
+		k, v, hasValue := strings.Cut(value, "=")
+		got, ok := c.Config.Labels[k]
+		return ok && (!hasValue || got == v)
+	}
+	return false
+}

@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+
+	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/shim"
+)
+
+// exitCodeShimLost is recorded when neither the shim nor its exit file can
+// tell how the container ended.
+const exitCodeShimLost = 255
+
+// monitor waits for the container's process to exit and records the exit.
+// It runs for as long as the container does, on the daemon's context.
+func (e *Engine) monitor(c *ctr.Container, client *shim.Client) {
+	ctx := log.With(e.ctx, log.KeyContainer, c.ID)
+
+	status, err := client.Wait(ctx)
+	if err != nil {
+		// The shim went away before it answered: its exit file is the
+		// record of what happened.
+		st, readErr := shim.ReadExit(e.bundleDir(c.ID))
+		if readErr != nil {
+			log.FromContext(ctx).Error("shim exited without an exit status", log.Err(err))
+			status = shim.ExitStatus{ExitCode: exitCodeShimLost, ExitedAt: time.Now().UTC(), Error: err.Error()}
+		} else {
+			status = *st
+		}
+	}
+	client.Close()
+	e.handleExit(ctx, c, status)
+}
+
+// handleExit records an exit, releases what the running container held and
+// applies --rm.
+func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.ExitStatus) {
+	c.Lock()
+	if status.ExitedAt.IsZero() {
+		status.ExitedAt = time.Now().UTC()
+	}
+	if err := c.State.SetExited(status.ExitCode, status.OOMKilled, status.ExitedAt, status.Error); err != nil {
+		log.FromContext(ctx).Warn("record container exit", log.Err(err))
+	}
+	e.releaseRuntime(ctx, c)
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(ctx).Warn("save container state", log.Err(err))
+	}
+	autoRemove := c.HostConfig.AutoRemove
+	hidden := c.Hidden
+	c.Unlock()
+
+	log.FromContext(ctx).Info("container exited", "exit_code", status.ExitCode)
+	if !hidden {
+		e.publishContainer(c, events.ActionDie)
+	}
+	e.signalExit(c.ID)
+
+	if autoRemove {
+		if err := e.remove(ctx, c, true); err != nil {
+			log.FromContext(ctx).Error("remove container after exit", log.Err(err))
+		}
+	}
+}
+
+// releaseRuntime frees the network, mounts and bundle of a container whose
+// process is gone. The caller holds c's lock.
+func (e *Engine) releaseRuntime(ctx context.Context, c *ctr.Container) {
+	e.disconnect(ctx, c)
+	if err := e.snapshots.Unmount(ctx, c.SnapshotKey); err != nil {
+		log.FromContext(ctx).Warn("unmount root filesystem", log.Err(err))
+	}
+	if err := os.RemoveAll(e.bundleDir(c.ID)); err != nil {
+		log.FromContext(ctx).Warn("remove bundle", log.Err(err))
+	}
+}
+
+// restore reconnects to the shims of containers that were running when the
+// daemon stopped, and records the exit of those whose shim is gone.
+func (e *Engine) restore(ctx context.Context) {
+	for _, c := range e.containers.List() {
+		c.Lock()
+		running := c.State.IsRunning()
+		c.Unlock()
+		cctx := log.With(ctx, log.KeyContainer, c.ID)
+		if !running {
+			if c.State.Status == ctr.Removing {
+				e.resumeRemoval(cctx, c)
+			}
+			continue
+		}
+
+		client, err := shim.Connect(cctx, e.bundleDir(c.ID))
+		if err == nil {
+			e.task(c.ID).shim = client
+			go e.monitor(c, client)
+			log.FromContext(cctx).Info("reconnected to running container")
+			continue
+		}
+
+		status := shim.ExitStatus{ExitCode: exitCodeShimLost, ExitedAt: time.Now().UTC()}
+		if st, readErr := shim.ReadExit(e.bundleDir(c.ID)); readErr == nil {
+			status = *st
+		} else {
+			status.Error = "container process was lost while the daemon was down"
+		}
+		log.FromContext(cctx).Info("container exited while the daemon was down", "exit_code", status.ExitCode)
+		e.handleExit(cctx, c, status)
+	}
+}
+
+// resumeRemoval finishes a removal that a crash interrupted.
+func (e *Engine) resumeRemoval(ctx context.Context, c *ctr.Container) {
+	if err := e.remove(ctx, c, true); err != nil {
+		log.FromContext(ctx).Warn("finish interrupted container removal", log.Err(err))
+	}
+}

@@ -1,0 +1,426 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	mobynet "github.com/moby/moby/api/types/network"
+
+	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/atomicfile"
+	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/network"
+	"github.com/berth-engine/berth/network/portmap"
+	"github.com/berth-engine/berth/runtime/spec"
+	"github.com/berth-engine/berth/shim"
+)
+
+// ContainerStart starts a created or stopped container.
+func (e *Engine) ContainerStart(ctx context.Context, ref string) error {
+	c, err := e.get(ref)
+	if err != nil {
+		return err
+	}
+	err = e.start(ctx, c)
+	if err == errAlreadyStarted {
+		return fmt.Errorf("container %s is already started: %w", c.ID, errdefs.ErrNotModified)
+	}
+	if err != nil && c.HostConfig.AutoRemove {
+		if rmErr := e.remove(context.WithoutCancel(ctx), c, true); rmErr != nil {
+			log.FromContext(ctx).Warn("remove --rm container after failed start", log.KeyContainer, c.ID, log.Err(rmErr))
+		}
+	}
+	return err
+}
+
+func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
+	t := e.task(c.ID)
+	t.op.Lock()
+	defer t.op.Unlock()
+
+	ctx = log.With(ctx, log.KeyContainer, c.ID)
+	c.Lock()
+	defer c.Unlock()
+
+	switch c.State.Status {
+	case ctr.Running, ctr.Paused:
+		return errAlreadyStarted
+	case ctr.Removing, ctr.Dead:
+		return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ID, errdefs.ErrConflict)
+	}
+
+	// Everything set up below is torn down again if a later step fails, so
+	// a failed start leaves no mount, namespace or rule behind.
+	var cleanups []func()
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		e.recordStartFailure(ctx, c, retErr)
+	}()
+	cleanupCtx := context.WithoutCancel(ctx)
+
+	rootfs, err := e.snapshots.Mount(ctx, c.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("mount root filesystem: %w", err)
+	}
+	cleanups = append(cleanups, func() {
+		if err := e.snapshots.Unmount(cleanupCtx, c.SnapshotKey); err != nil {
+			log.FromContext(ctx).Warn("unmount root filesystem", log.Err(err))
+		}
+	})
+
+	netnsPath, err := e.connect(ctx, c)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { e.disconnect(cleanupCtx, c) })
+
+	if err := e.writeEtcFiles(c); err != nil {
+		return err
+	}
+
+	bundle := e.bundleDir(c.ID)
+	if err := os.RemoveAll(bundle); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(bundle) })
+
+	s, err := spec.Generate(e.specOptions(c, rootfs, netnsPath))
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+		return err
+	}
+
+	client, err := shim.Launch(ctx, shim.Options{
+		ID:         c.ID,
+		Bundle:     bundle,
+		StateDir:   bundle,
+		LogPath:    e.logPath(c.ID),
+		RuncRoot:   e.runcRoot(),
+		RuncBinary: e.cfg.RuncBinary,
+		ShimBinary: e.cfg.ShimBinary,
+		Terminal:   c.Config.Tty,
+		OpenStdin:  c.Config.OpenStdin,
+		StdinOnce:  c.Config.StdinOnce,
+	})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() {
+		client.Kill(cleanupCtx, 9)
+		client.Close()
+	})
+
+	e.connectAttachers(ctx, c, client)
+
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	if err := c.State.SetRunning(client.Pid(), time.Now().UTC()); err != nil {
+		return err
+	}
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(ctx).Warn("save container state", log.Err(err))
+	}
+
+	e.mu.Lock()
+	t.shim = client
+	e.mu.Unlock()
+	go e.monitor(c, client)
+
+	if !c.Hidden {
+		e.publishContainer(c, events.ActionStart)
+	}
+	log.FromContext(ctx).Info("container started", "pid", client.Pid())
+	return nil
+}
+
+// recordStartFailure stores the error of a failed start the way Docker
+// shows it: the container is exited with 127 when the command was not
+// found, 126 when it cannot be executed, and 128 otherwise.
+func (e *Engine) recordStartFailure(ctx context.Context, c *ctr.Container, err error) {
+	code := shim.ExitCodeForStartError(err)
+	if c.State.Status == ctr.Created || c.State.Status == ctr.Exited {
+		c.State.Status = ctr.Exited
+		c.State.ExitCode = code
+		c.State.Error = err.Error()
+		c.State.FinishedAt = time.Now().UTC()
+	}
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(ctx).Warn("save container state", log.Err(err))
+	}
+	e.failAttachers(c.ID, err)
+}
+
+// connect gives the container its network, returning the namespace path
+// for the runtime ("" to share the host's namespace).
+func (e *Engine) connect(ctx context.Context, c *ctr.Container) (string, error) {
+	switch c.HostConfig.NetworkMode {
+	case "host":
+		return "", nil
+	case "none":
+		return "none", nil
+	}
+
+	bindings, err := portBindings(c.Config, c.HostConfig)
+	if err != nil {
+		return "", err
+	}
+	ep, err := e.network.Attach(ctx, network.AttachRequest{ContainerID: c.ID, Ports: bindings})
+	if err != nil {
+		var bindErr *portmap.BindError
+		if errors.As(err, &bindErr) {
+			return "", fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w",
+				c.Name, c.ID, err)
+		}
+		return "", err
+	}
+
+	ports := mobynet.PortMap{}
+	for p := range c.Config.ExposedPorts {
+		ports[p] = nil
+	}
+	for _, b := range ep.Ports {
+		port, ok := mobynet.PortFrom(b.ContainerPort, mobynet.IPProtocol(b.Proto))
+		if !ok {
+			continue
+		}
+		hostIP := b.HostIP
+		if !hostIP.IsValid() {
+			hostIP = netip.IPv4Unspecified()
+		}
+		ports[port] = append(ports[port], mobynet.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(int(b.HostPort))})
+	}
+	c.Network = &ctr.Endpoint{
+		Bridge:     ep.Bridge,
+		IPAddress:  ep.Address,
+		Gateway:    ep.Gateway,
+		MacAddress: ep.MAC,
+		Ports:      ports,
+	}
+	return ep.NetNSPath, nil
+}
+
+func (e *Engine) disconnect(ctx context.Context, c *ctr.Container) {
+	if err := e.network.Detach(ctx, c.ID); err != nil {
+		log.FromContext(ctx).Warn("detach container from network", log.KeyContainer, c.ID, log.Err(err))
+	}
+	if c.Network != nil {
+		c.Network.Ports = nil
+		c.Network.IPAddress = netip.Prefix{}
+	}
+}
+
+// portBindings turns the published ports of a container into requests
+// for the network manager.
+func portBindings(config *container.Config, hc *container.HostConfig) ([]network.PortBinding, error) {
+	var out []network.PortBinding
+	add := func(port mobynet.Port, hostIP netip.Addr, hostPort string) error {
+		var hp uint16
+		if hostPort != "" {
+			first, last, err := parseHostPortRange(hostPort)
+			if err != nil {
+				return fmt.Errorf("invalid host port %q for %s: %w", hostPort, port, err)
+			}
+			hp = first
+			if last != first {
+				hp = firstFreePort(hostIP, first, last, string(port.Proto()))
+			}
+		}
+		out = append(out, network.PortBinding{
+			HostIP:        hostIP,
+			HostPort:      hp,
+			ContainerPort: port.Num(),
+			Proto:         string(port.Proto()),
+		})
+		return nil
+	}
+
+	for port, bindings := range hc.PortBindings {
+		if len(bindings) == 0 {
+			if err := add(port, netip.Addr{}, ""); err != nil {
+				return nil, err
+			}
+		}
+		for _, b := range bindings {
+			if err := add(port, b.HostIP, b.HostPort); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if hc.PublishAllPorts {
+		for port := range config.ExposedPorts {
+			if _, ok := hc.PortBindings[port]; ok {
+				continue
+			}
+			if err := add(port, netip.Addr{}, ""); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseHostPortRange reads a host port ("8000") or range ("8000-8010").
+func parseHostPortRange(s string) (first, last uint16, err error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil {
+		return 0, 0, fmt.Errorf("must be a port number from 0 to 65535 or a range such as 8000-8010: %w",
+			errdefs.ErrInvalidArgument)
+	}
+	if !isRange {
+		return uint16(a), uint16(a), nil
+	}
+	b, err := strconv.ParseUint(hi, 10, 16)
+	if err != nil || b < a {
+		return 0, 0, fmt.Errorf("must be a port range such as 8000-8010 with the lower port first: %w",
+			errdefs.ErrInvalidArgument)
+	}
+	return uint16(a), uint16(b), nil
+}
+
+// firstFreePort returns the first port of a host port range that can be
+// bound right now, or the first of the range, whose bind then reports the
+// conflict.
+func firstFreePort(ip netip.Addr, first, last uint16, proto string) uint16 {
+	host := "0.0.0.0"
+	if ip.IsValid() {
+		host = ip.String()
+	}
+	for p := uint32(first); p <= uint32(last); p++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(int(p)))
+		if proto == "udp" {
+			if c, err := net.ListenPacket("udp4", addr); err == nil {
+				c.Close()
+				return uint16(p)
+			}
+			continue
+		}
+		if l, err := net.Listen("tcp4", addr); err == nil {
+			l.Close()
+			return uint16(p)
+		}
+	}
+	return first
+}
+
+func (e *Engine) specOptions(c *ctr.Container, rootfs, netnsPath string) spec.Options {
+	dir := e.containers.Dir(c.ID)
+	opts := spec.Options{
+		ID:             c.ID,
+		Rootfs:         rootfs,
+		ReadonlyRootfs: c.HostConfig.ReadonlyRootfs,
+		Args:           append([]string{c.Path}, c.Args...),
+		Env:            c.Config.Env,
+		Cwd:            c.Config.WorkingDir,
+		User:           c.Config.User,
+		Terminal:       c.Config.Tty,
+		Hostname:       c.Config.Hostname,
+		NetNSPath:      netnsPath,
+		HostsPath:      filepath.Join(dir, "hosts"),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		Memory:         c.HostConfig.Memory,
+		NanoCPUs:       c.HostConfig.NanoCPUs,
+		PidsLimit:      c.HostConfig.PidsLimit,
+		Privileged:     c.HostConfig.Privileged,
+		CapAdd:         c.HostConfig.CapAdd,
+		CapDrop:        c.HostConfig.CapDrop,
+	}
+	if opts.Cwd == "" {
+		opts.Cwd = "/"
+	}
+	return opts
+}
+
+// writeEtcFiles writes the hosts, hostname and resolv.conf files that are
+// bind-mounted into the container.
+func (e *Engine) writeEtcFiles(c *ctr.Container) error {
+	dir := e.containers.Dir(c.ID)
+	hostname := c.Config.Hostname
+
+	var hosts strings.Builder
+	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	hosts.WriteString("fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	if c.Network != nil && c.Network.IPAddress.IsValid() {
+		fmt.Fprintf(&hosts, "%s\t%s\n", c.Network.IPAddress.Addr(), hostname)
+	}
+	if c.HostConfig.NetworkMode == "host" {
+		if h, err := os.Hostname(); err == nil {
+			hostname = h
+		}
+	}
+
+	resolv, err := resolvConf(c.HostConfig.NetworkMode == "host")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"hosts":       []byte(hosts.String()),
+		"hostname":    []byte(hostname + "\n"),
+		"resolv.conf": resolv,
+	}
+	for name, data := range files {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s of container %s: %w", name, c.ID, err)
+		}
+	}
+	return nil
+}
+
+// resolvConf returns the host's resolver configuration. Outside the host's
+// network namespace, nameservers on loopback cannot be reached and are left
+// out.
+func resolvConf(hostNetwork bool) ([]byte, error) {
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hostNetwork {
+		return data, nil
+	}
+	var out strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			if addr, err := netip.ParseAddr(fields[1]); err == nil && addr.IsLoopback() {
+				continue
+			}
+		}
+		out.WriteString(line + "\n")
+	}
+	return []byte(strings.TrimRight(out.String(), "\n") + "\n"), nil
+}
+
+func (e *Engine) logPath(id string) string {
+	return filepath.Join(e.containers.Dir(id), id+"-json.log")
+}

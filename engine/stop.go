@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/events"
+	"golang.org/x/sys/unix"
+
+	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/log"
+)
+
+// defaultStopTimeout is Docker's grace period between the stop signal and
+// SIGKILL, in seconds.
+const defaultStopTimeout = 10
+
+// killWait bounds the wait for a container to exit after SIGKILL.
+const killWait = 30 * time.Second
+
+// ContainerStop stops a running container: the stop signal, then SIGKILL
+// once the timeout has passed. A negative timeout waits for ever.
+func (e *Engine) ContainerStop(ctx context.Context, ref string, signal string, timeout *int) error {
+	c, err := e.get(ref)
+	if err != nil {
+		return err
+	}
+	t := e.task(c.ID)
+	t.op.Lock()
+	defer t.op.Unlock()
+
+	if !e.isRunning(c) {
+		return fmt.Errorf("container %s is already stopped: %w", c.ID, errdefs.ErrNotModified)
+	}
+	if err := e.stop(ctx, c, signal, timeout); err != nil {
+		return err
+	}
+	e.publishContainer(c, events.ActionStop)
+	return nil
+}
+
+func (e *Engine) stop(ctx context.Context, c *ctr.Container, signal string, timeout *int) error {
+	c.Lock()
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	seconds := defaultStopTimeout
+	if c.Config.StopTimeout != nil {
+		seconds = *c.Config.StopTimeout
+	}
+	c.Unlock()
+	if timeout != nil {
+		seconds = *timeout
+	}
+
+	sig := syscall.SIGTERM
+	if signal != "" {
+		s, err := ParseSignal(signal)
+		if err != nil {
+			return err
+		}
+		sig = s
+	}
+
+	exited := e.exitChannel(c.ID)
+	client := e.shimOf(c.ID)
+	if client == nil {
+		return nil
+	}
+	if err := client.Kill(ctx, sig); err != nil {
+		log.FromContext(ctx).Warn("send stop signal", log.KeyContainer, c.ID, "signal", sig, log.Err(err))
+	}
+
+	var grace <-chan time.Time
+	if seconds >= 0 {
+		timer := time.NewTimer(time.Duration(seconds) * time.Second)
+		defer timer.Stop()
+		grace = timer.C
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-grace:
+		log.FromContext(ctx).Info("container ignored the stop signal, killing it",
+			log.KeyContainer, c.ID, "timeout_s", seconds)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return e.kill(ctx, c, exited, unix.SIGKILL)
+}
+
+// kill sends SIGKILL and waits for the exit to be recorded.
+func (e *Engine) kill(ctx context.Context, c *ctr.Container, exited <-chan struct{}, sig syscall.Signal) error {
+	client := e.shimOf(c.ID)
+	if client == nil {
+		return nil
+	}
+	if err := client.Kill(ctx, sig); err != nil {
+		return fmt.Errorf("kill container %s: %w", c.ID, err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(killWait):
+		return fmt.Errorf("container %s did not exit %s after SIGKILL: %w", c.ID, killWait, errdefs.ErrUnavailable)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ContainerKill sends a signal (default SIGKILL) to a running container.
+func (e *Engine) ContainerKill(ctx context.Context, ref string, signal string) error {
+	c, err := e.get(ref)
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGKILL
+	if signal != "" {
+		if sig, err = ParseSignal(signal); err != nil {
+			return err
+		}
+	}
+	client := e.shimOf(c.ID)
+	if client == nil || !e.isRunning(c) {
+		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
+	}
+	exited := e.exitChannel(c.ID)
+	if err := client.Kill(ctx, sig); err != nil {
+		return fmt.Errorf("kill container %s: %w", c.ID, err)
+	}
+	e.publishContainer(c, events.ActionKill)
+	if sig == unix.SIGKILL {
+		select {
+		case <-exited:
+		case <-time.After(killWait):
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// ContainerRestart stops the container if it runs, then starts it.
+func (e *Engine) ContainerRestart(ctx context.Context, ref string, signal string, timeout *int) error {
+	c, err := e.get(ref)
+	if err != nil {
+		return err
+	}
+	t := e.task(c.ID)
+	t.op.Lock()
+	if e.isRunning(c) {
+		if err := e.stop(ctx, c, signal, timeout); err != nil {
+			t.op.Unlock()
+			return err
+		}
+	}
+	t.op.Unlock()
+
+	if err := e.start(ctx, c); err != nil && err != errAlreadyStarted {
+		return err
+	}
+	e.publishContainer(c, events.ActionRestart)
+	return nil
+}
+
+func (e *Engine) isRunning(c *ctr.Container) bool {
+	c.Lock()
+	defer c.Unlock()
+	return c.State.IsRunning()
+}
+
+// ContainerRemove deletes a container. A running container is killed first
+// when force is set, and refused otherwise.
+func (e *Engine) ContainerRemove(ctx context.Context, ref string, force, removeVolumes bool) error {
+	c, err := e.get(ref)
+	if err != nil {
+		return err
+	}
+	return e.remove(ctx, c, force)
+}
+
+func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error {
+	t := e.task(c.ID)
+	t.op.Lock()
+	defer t.op.Unlock()
+
+	if e.isRunning(c) {
+		if !force {
+			return fmt.Errorf("You cannot remove a running container %s. "+
+				"Stop the container before attempting removal or force remove: %w", c.ID, errdefs.ErrConflict)
+		}
+		if err := e.kill(ctx, c, e.exitChannel(c.ID), unix.SIGKILL); err != nil {
+			return err
+		}
+	}
+
+	c.Lock()
+	if c.State.Status == ctr.Removing {
+		// Another remove got here first (an --rm container stopped by rm -f).
+		if _, err := e.containers.Get(c.ID); err != nil {
+			c.Unlock()
+			return nil
+		}
+	}
+	c.State.Status = ctr.Removing
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(ctx).Warn("save container state", log.KeyContainer, c.ID, log.Err(err))
+	}
+	c.Unlock()
+
+	if err := e.snapshots.Remove(ctx, c.SnapshotKey); err != nil {
+		return fmt.Errorf("remove root filesystem of %s: %w", c.ID, err)
+	}
+	os.RemoveAll(e.bundleDir(c.ID))
+	if err := e.containers.Delete(c); err != nil {
+		return err
+	}
+	if !c.Hidden {
+		e.publishContainer(c, events.ActionDestroy)
+	}
+	e.signalRemoved(c.ID)
+	log.FromContext(ctx).Debug("container removed", log.KeyContainer, c.ID)
+	return nil
+}
+
+// ParseSignal accepts a signal as a number, a name, or a name with the SIG
+// prefix, in any case.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
+	if sig == 0 {
+		return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+	}
+	return sig, nil
+}
