@@ -59,7 +59,11 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 		return nil
 	}
 
-	ctx, cancel := s.streamContext(ctx)
+	// NOTE: net/http may cancel the request context of a hijacked
+	// connection when the client half-closes it after sending stdin, so the
+	// stream has its own context. Failed writes, the end of a client that
+	// sends no stdin, and server shutdown cancel it.
+	ctx, cancel := s.streamContext(context.WithoutCancel(ctx))
 	defer cancel()
 
 	out := &lockedWriter{w: conn, onError: cancel}
