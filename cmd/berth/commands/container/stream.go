@@ -108,17 +108,20 @@ func copyOutput(resp client.HijackedResponse, streams attachStreams) error {
 }
 
 // copyInput sends stdin to the container and then half-closes the
-// connection, so that the daemon sees the end of stdin.
+// connection, so that the daemon sees the end of stdin. Without stdin the
+// connection stays open both ways, because the daemon reads a close from
+// the client as the end of the attach.
 func copyInput(resp client.HijackedResponse, streams attachStreams) error {
-	if streams.In != nil {
-		in := streams.In
-		if streams.TTY && len(streams.DetachKeys) > 0 {
-			in = newEscapeReader(in, streams.DetachKeys)
-		}
-		_, err := io.Copy(resp.Conn, in)
-		if errors.Is(err, errDetached) {
-			return err
-		}
+	if streams.In == nil {
+		return nil
+	}
+	in := streams.In
+	if streams.TTY && len(streams.DetachKeys) > 0 {
+		in = newEscapeReader(in, streams.DetachKeys)
+	}
+	_, err := io.Copy(resp.Conn, in)
+	if errors.Is(err, errDetached) {
+		return err
 	}
 	return resp.CloseWrite()
 }
