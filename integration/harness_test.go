@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,6 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := func() int {
 		dir, err := os.MkdirTemp("", "berth-integration-")
 		if err != nil {
@@ -105,15 +107,15 @@ func newDaemon(t *testing.T) *daemon {
 	testutil.Requires(t, testutil.Root, testutil.Overlay, testutil.Runc, testutil.Busybox)
 	assert.NilError(t, setupErr)
 
-	dir, err := os.MkdirTemp("", "berth-it-")
+	dir, err := os.MkdirTemp("", "bt")
 	assert.NilError(t, err)
 	suffix := randomHex(3)
 	d := &daemon{
 		t:        t,
 		dir:      dir,
 		dataRoot: filepath.Join(dir, "data"),
-		execRoot: filepath.Join(dir, "exec"),
-		socket:   filepath.Join(dir, "exec", "berth.sock"),
+		execRoot: filepath.Join(dir, "x"),
+		socket:   filepath.Join(dir, "x", "berth.sock"),
 		bridge:   "bt" + suffix,
 		bip:      freeSubnet(t),
 		logFile:  filepath.Join(dir, "daemon.log"),

@@ -18,7 +18,7 @@ import (
 
 func httpGet(t *testing.T, url string) (string, error) {
 	t.Helper()
-	client := &http.Client{Timeout: 3 * time.Second}
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(url)
 	if err != nil {
 		return "", err
@@ -66,8 +66,11 @@ func TestWebAppEndToEnd(t *testing.T) {
 	assert.Check(t, is.Contains(ps, fmt.Sprintf("0.0.0.0:%d->3000/tcp", port)))
 	assert.Check(t, is.Contains(d.must("container", "ls"), id[:12]))
 
-	logs := d.must("logs", "web")
-	assert.Check(t, is.Contains(logs, "GET"))
+	// httpd logs each request to stderr after it has sent the response.
+	waitFor(t, "httpd to log the requests", 5*time.Second, func() bool {
+		r, err := d.run("logs", "web")
+		return err == nil && strings.Contains(r.stderr, "response:200")
+	})
 
 	d.must("stop", "web")
 	_, err = httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
@@ -157,26 +160,27 @@ func TestStopKillsAfterTimeout(t *testing.T) {
 	assert.Check(t, is.Equal(code, "137"))
 	assert.Check(t, is.Contains(d.must("logs", "stubborn"), "ignored"))
 
-	d.must("run", "-d", "--name", "polite", "busybox", "sleep", "1000")
+	// As PID 1, sh ignores SIGTERM unless it traps it.
+	d.must("run", "-d", "--name", "polite", "busybox", "sh", "-c", "trap 'exit 21' TERM; while true; do sleep 0.1; done")
 	d.must("stop", "polite")
-	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.ExitCode}}", "polite")), "143"))
+	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.ExitCode}}", "polite")), "21"))
 }
 
 func TestKillAndStart(t *testing.T) {
 	d := newDaemon(t)
 	d.importBusybox()
 
-	d.must("run", "-d", "--name", "sleeper", "busybox", "sleep", "1000")
+	d.must("run", "-d", "--name", "sleeper", "busybox", "sh", "-c", "trap 'exit 22' USR1; while true; do sleep 0.1; done")
 	d.must("kill", "sleeper")
 	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "sleeper")), "exited 137"))
 
 	d.must("start", "sleeper")
 	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "sleeper")), "running"))
-	d.must("kill", "-s", "TERM", "sleeper")
+	d.must("kill", "-s", "USR1", "sleeper")
 	waitFor(t, "sleeper to exit", 10*time.Second, func() bool {
 		return strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "sleeper")) == "exited"
 	})
-	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.ExitCode}}", "sleeper")), "143"))
+	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.ExitCode}}", "sleeper")), "22"))
 
 	r, err := d.run("kill", "sleeper")
 	assert.NilError(t, err)
@@ -237,7 +241,9 @@ func TestDaemonRestartKeepsState(t *testing.T) {
 	d := newDaemon(t)
 	d.importBusybox()
 
-	d.must("run", "--name", "done", "busybox", "sh", "-c", "echo persisted; exit 4")
+	r, err := d.run("run", "--name", "done", "busybox", "sh", "-c", "echo persisted; exit 4")
+	assert.NilError(t, err)
+	assert.Equal(t, r.code, 4, r.String())
 	d.must("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 2; exit 7")
 	d.must("run", "-d", "--name", "long", "busybox", "sh", "-c", "echo alive; exec sleep 1000")
 

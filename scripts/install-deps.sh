@@ -4,7 +4,7 @@
 # tests and for debugging. berth itself programs nftables through netlink.
 set -eu
 
-packages="runc busybox-static nftables iproute2 curl ca-certificates"
+packages="runc busybox-static nftables iptables iproute2 curl ca-certificates"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
