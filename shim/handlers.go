@@ -200,11 +200,13 @@ func (s *supervisor) attach(ctx context.Context, conn *net.UnixConn, req request
 
 // copyStdin forwards the client's input to the container until the client
 // closes its write side. With StdinOnce that end closes the container's stdin
-// (pipes only: a terminal has no separate end of input).
+// (pipes only: a terminal has no separate end of input, and a client that
+// detaches from a terminal leaves it open for the next attach, as Docker
+// does).
 func (s *supervisor) copyStdin(ctx context.Context, conn *net.UnixConn) {
 	s.stdinMu.Lock()
 	stdin := s.stdin
-	once := s.opts.StdinOnce && !s.stdinClaimed
+	once := s.opts.StdinOnce && !s.opts.Terminal && !s.stdinClaimed
 	if once {
 		s.stdinClaimed = true
 	}
