@@ -107,15 +107,15 @@ func newDaemon(t *testing.T) *daemon {
 	testutil.Requires(t, testutil.Root, testutil.Overlay, testutil.Runc, testutil.Busybox)
 	assert.NilError(t, setupErr)
 
-	dir, err := os.MkdirTemp("", "bt")
+	dir, err := os.MkdirTemp("", "berth-it-")
 	assert.NilError(t, err)
 	suffix := randomHex(3)
 	d := &daemon{
 		t:        t,
 		dir:      dir,
 		dataRoot: filepath.Join(dir, "data"),
-		execRoot: filepath.Join(dir, "x"),
-		socket:   filepath.Join(dir, "x", "berth.sock"),
+		execRoot: filepath.Join(dir, "exec"),
+		socket:   filepath.Join(dir, "exec", "berth.sock"),
 		bridge:   "bt" + suffix,
 		bip:      freeSubnet(t),
 		logFile:  filepath.Join(dir, "daemon.log"),

@@ -326,8 +326,13 @@ func (c *Client) call(ctx context.Context, req request) (response, error) {
 // dial connects to the shim socket. A missing socket or a refused
 // connection means no shim serves the container.
 func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "unix", c.socket)
+	var conn net.Conn
+	err := withShortPath(c.socket, func(p string) error {
+		var dialer net.Dialer
+		var err error
+		conn, err = dialer.DialContext(ctx, "unix", p)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

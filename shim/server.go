@@ -225,14 +225,15 @@ func (s *supervisor) abort(ctx context.Context) {
 
 // listen serves on path, replacing a socket a previous shim left behind.
 func listen(path string) (*net.UnixListener, error) {
-	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
-		return nil, fmt.Errorf("listen on %s: socket path longer than %d bytes: %w",
-			path, len(unix.RawSockaddrUnix{}.Path)-1, errdefs.ErrInvalidArgument)
-	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket: %w", err)
 	}
-	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	var listener *net.UnixListener
+	err := withShortPath(path, func(p string) error {
+		var err error
+		listener, err = net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
