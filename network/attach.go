@@ -422,12 +422,24 @@ func (m *Manager) Detach(ctx context.Context, containerID string) error {
 		}
 	}(ep.HostIfName)
 
-	forgetConnections(ctx, ep.Address.Addr())
-	m.addresses.Release(ep.Address.Addr())
 	delete(m.endpoints, containerID)
 	if err := m.saveLocked(); err != nil {
 		return fmt.Errorf("detach container %s: %w", containerID, err)
 	}
+
+	// Deleting conntrack entries dumps the whole table (about 10 ms on the
+	// 2-core build machine), so it runs in the background. The address is
+	// released only afterwards, so no new container can receive traffic
+	// that an old entry still maps to it.
+	addr := ep.Address.Addr()
+	m.releasing.Add(1)
+	go func() {
+		defer m.releasing.Done()
+		forgetConnections(ctx, addr)
+		m.mu.Lock()
+		m.addresses.Release(addr)
+		m.mu.Unlock()
+	}()
 
 	log.FromContext(ctx).Debug("detached container", "address", ep.Address)
 	return nil

@@ -96,6 +96,10 @@ type Manager struct {
 	addresses     *ipam.Allocator
 	endpoints     map[string]*Endpoint
 	reservations  map[string][]*portmap.Reservation
+
+	// releasing counts addresses of detached containers whose conntrack
+	// entries are still being deleted; Close waits for them.
+	releasing sync.WaitGroup
 }
 
 // New sets up the bridge network and restores the endpoints saved in
@@ -296,6 +300,7 @@ func (m *Manager) Endpoints() []*Endpoint {
 // the bridge if berth created it. With endpoints left, the bridge and rules
 // stay so that running containers keep their network until the next New.
 func (m *Manager) Close(ctx context.Context) error {
+	m.releasing.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
