@@ -1,26 +1,22 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 
 	"github.com/berth-engine/berth/api/server"
 	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/detachkeys"
 	"github.com/berth-engine/berth/internal/log"
 	"github.com/berth-engine/berth/logs"
 	"github.com/berth-engine/berth/shim"
 )
-
-// defaultDetachKeys is Docker's ctrl-p,ctrl-q.
-var defaultDetachKeys = []byte{16, 17}
 
 // errDetached ends an attach session whose client typed the detach keys.
 var errDetached = errors.New("detached from container")
@@ -53,11 +49,9 @@ func (e *Engine) ContainerAttach(ctx context.Context, ref string, opts server.At
 	if err != nil {
 		return err
 	}
-	keys := defaultDetachKeys
-	if opts.DetachKeys != "" {
-		if keys, err = ParseDetachKeys(opts.DetachKeys); err != nil {
-			return err
-		}
+	keys, err := detachkeys.Parse(opts.DetachKeys)
+	if err != nil {
+		return err
 	}
 
 	c.Lock()
@@ -265,36 +259,6 @@ func (e *Engine) replayLogs(ctx context.Context, c *ctr.Container, opts server.A
 			_, err := w.Write(m.Line)
 			return err
 		})
-}
-
-// ParseDetachKeys reads Docker's detach key notation: a comma-separated
-// list of single characters and ctrl-<key> combinations.
-func ParseDetachKeys(s string) ([]byte, error) {
-	var keys []byte
-	for _, part := range strings.Split(s, ",") {
-		switch {
-		case len(part) == 1:
-			keys = append(keys, part[0])
-		case strings.HasPrefix(part, "ctrl-") && len(part) == 6:
-			k := part[5]
-			switch {
-			case k >= 'a' && k <= 'z':
-				keys = append(keys, k-'a'+1)
-			case k == '@':
-				keys = append(keys, 0)
-			case k >= '[' && k <= '_':
-				keys = append(keys, k-'['+27)
-			default:
-				return nil, fmt.Errorf("invalid detach keys %q: unknown key %q: %w", s, part, errdefs.ErrInvalidArgument)
-			}
-		default:
-			return nil, fmt.Errorf("invalid detach keys %q: unknown key %q: %w", s, part, errdefs.ErrInvalidArgument)
-		}
-	}
-	if len(keys) == 0 || bytes.Equal(keys, nil) {
-		return nil, fmt.Errorf("invalid detach keys %q: %w", s, errdefs.ErrInvalidArgument)
-	}
-	return keys, nil
 }
 
 // ContainerResize changes the size of the container's terminal.

@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-engine/berth/internal/detachkeys"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -34,7 +34,7 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 
 	// Errors found here still go out as an HTTP status, such as 404 for an
 	// unknown container.
-	if _, err := ParseDetachKeys(q.Get("detachKeys")); err != nil {
+	if _, err := detachkeys.Parse(q.Get("detachKeys")); err != nil {
 		return err
 	}
 	tty, err := s.backend.ContainerTTY(ctx, id)
@@ -158,53 +158,4 @@ func (c *clientReader) Read(p []byte) (int, error) {
 func watchClientClose(r io.Reader, cancel context.CancelFunc) {
 	_, _ = io.Copy(io.Discard, r)
 	cancel()
-}
-
-// DefaultDetachKeys is the detach sequence Docker uses when the client
-// names none: ctrl-p followed by ctrl-q.
-const DefaultDetachKeys = "ctrl-p,ctrl-q"
-
-// ParseDetachKeys parses a detach sequence such as "ctrl-p,ctrl-q" into the
-// bytes a client types for it. Each comma-separated key is a single
-// character or "ctrl-" followed by a letter or one of @ [ \ ] ^ _. An empty
-// string returns the bytes of DefaultDetachKeys. Errors wrap
-// errdefs.ErrInvalidArgument.
-func ParseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		s = DefaultDetachKeys
-	}
-
-	var keys []byte
-	for _, key := range strings.Split(s, ",") {
-		if len(key) == 1 {
-			keys = append(keys, key[0])
-			continue
-		}
-		code, ok := controlCode(key)
-		if !ok {
-			return nil, invalidParameter(fmt.Sprintf("invalid detach keys (%s) provided: "+
-				"%q is neither a single character nor ctrl-<key>", s, key))
-		}
-		keys = append(keys, code)
-	}
-	return keys, nil
-}
-
-// controlCode returns the byte a terminal sends for "ctrl-<key>".
-func controlCode(key string) (byte, bool) {
-	name, ok := strings.CutPrefix(strings.ToLower(key), "ctrl-")
-	if !ok || len(name) != 1 {
-		return 0, false
-	}
-	switch c := name[0]; {
-	case c >= 'a' && c <= 'z':
-		return c - 'a' + 1, true
-	case c == '@':
-		return 0, true
-	case c >= '[' && c <= '_':
-		// '[' '\' ']' '^' '_' are 27 to 31.
-		return c - '[' + 27, true
-	default:
-		return 0, false
-	}
 }

@@ -469,5 +469,5 @@ func TestRunInvalidDetachKeys(t *testing.T) {
 	res := runBerth(t, daemon, nil, "run", "--detach-keys", "ctrl-1", "busybox")
 
 	assert.Equal(t, res.code, 125)
-	assert.Check(t, is.Contains(res.stderr, `berth: invalid detach keys "ctrl-1": unknown key "ctrl-1".`))
+	assert.Check(t, is.Contains(res.stderr, `berth: invalid detach keys (ctrl-1) provided: "ctrl-1" is neither a single character nor ctrl-<key>.`))
 }

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"errors"
+	"github.com/berth-engine/berth/internal/detachkeys"
 
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -34,16 +35,16 @@ func NewAttachCommand(c *cli.CLI) *cobra.Command {
 	flags := cmd.Flags()
 	flags.BoolVar(&opts.noStdin, "no-stdin", false, "Do not attach STDIN")
 	flags.BoolVar(&opts.sigProxy, "sig-proxy", true, "Proxy all received signals to the process")
-	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container (default \""+defaultDetachKeys+"\")")
+	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container (default \""+detachkeys.Default+"\")")
 	return cmd
 }
 
 func runAttach(ctx context.Context, c *cli.CLI, opts *attachOptions, name string) error {
 	keys := opts.detachKeys
 	if keys == "" {
-		keys = defaultDetachKeys
+		keys = detachkeys.Default
 	}
-	detachKeys, err := parseDetachKeys(keys)
+	detachKeys, err := detachkeys.Parse(keys)
 	if err != nil {
 		return err
 	}

@@ -3,47 +3,11 @@ package container
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
 )
-
-// defaultDetachKeys is the key sequence that detaches from a container
-// when --detach-keys is not given.
-const defaultDetachKeys = "ctrl-p,ctrl-q"
 
 // errDetached reports that the user typed the detach key sequence.
 var errDetached = errors.New("read escape sequence")
-
-// parseDetachKeys converts a --detach-keys value into bytes. The value is a
-// comma-separated list of keys, each a single character or "ctrl-X" where X
-// is a letter or one of @ [ \ ] ^ _.
-func parseDetachKeys(keys string) ([]byte, error) {
-	var sequence []byte
-	for _, key := range strings.Split(keys, ",") {
-		if len(key) == 1 {
-			sequence = append(sequence, key[0])
-			continue
-		}
-
-		name, ok := strings.CutPrefix(strings.ToLower(key), "ctrl-")
-		if !ok || len(name) != 1 {
-			return nil, fmt.Errorf("invalid detach keys %q: unknown key %q", keys, key)
-		}
-		switch c := name[0]; {
-		case c >= 'a' && c <= 'z':
-			sequence = append(sequence, c-'a'+1)
-		case c == '@':
-			sequence = append(sequence, 0)
-		case c >= '[' && c <= '_':
-			// ctrl-[ is ESC (27) through ctrl-_ (31).
-			sequence = append(sequence, c-'['+27)
-		default:
-			return nil, fmt.Errorf("invalid detach keys %q: unknown key %q", keys, key)
-		}
-	}
-	return sequence, nil
-}
 
 // escapeReader passes input through until it reads the detach sequence, at
 // which point it returns errDetached. Bytes that start the sequence are

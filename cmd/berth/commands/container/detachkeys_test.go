@@ -10,38 +10,6 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-func TestParseDetachKeys(t *testing.T) {
-	tests := []struct {
-		keys    string
-		want    []byte
-		message string
-	}{
-		{keys: "ctrl-p,ctrl-q", want: []byte{16, 17}},
-		{keys: "ctrl-a", want: []byte{1}},
-		{keys: "CTRL-Z", want: []byte{26}},
-		{keys: "ctrl-@", want: []byte{0}},
-		{keys: "ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_", want: []byte{27, 28, 29, 30, 31}},
-		{keys: "a,b,c", want: []byte("abc")},
-		{keys: "ctrl-x,x", want: []byte{24, 'x'}},
-		{keys: "ctrl-1", message: "unknown key"},
-		{keys: "ctrl-ab", message: "unknown key"},
-		{keys: "shift-a", message: "unknown key"},
-		{keys: "ab", message: "unknown key"},
-		{keys: "", message: "unknown key"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.keys, func(t *testing.T) {
-			got, err := parseDetachKeys(tc.keys)
-			if tc.message != "" {
-				assert.ErrorContains(t, err, tc.message)
-				return
-			}
-			assert.NilError(t, err)
-			assert.DeepEqual(t, got, tc.want)
-		})
-	}
-}
-
 func TestEscapeReader(t *testing.T) {
 	sequence := []byte{16, 17} // ctrl-p,ctrl-q
 	tests := []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-engine/berth/internal/detachkeys"
 	"io"
 	"time"
 
@@ -44,7 +45,7 @@ func NewRunCommand(c *cli.CLI) *cobra.Command {
 	flags.SetInterspersed(false)
 	flags.BoolVarP(&opts.detach, "detach", "d", false, "Run container in background and print container ID")
 	flags.BoolVar(&opts.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
-	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container (default \""+defaultDetachKeys+"\")")
+	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container (default \""+detachkeys.Default+"\")")
 	addCreateFlags(flags, &opts.createOptions)
 	return cmd
 }
@@ -176,9 +177,9 @@ func parseRun(cmd *cobra.Command, opts *runOptions, image string, command []stri
 
 	keys := opts.detachKeys
 	if keys == "" {
-		keys = defaultDetachKeys
+		keys = detachkeys.Default
 	}
-	detachKeys, err := parseDetachKeys(keys)
+	detachKeys, err := detachkeys.Parse(keys)
 	if err != nil {
 		return nil, nil, err
 	}

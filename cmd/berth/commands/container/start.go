@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-engine/berth/internal/detachkeys"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -41,7 +42,7 @@ func NewStartCommand(c *cli.CLI) *cobra.Command {
 	flags := cmd.Flags()
 	flags.BoolVarP(&opts.attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
 	flags.BoolVarP(&opts.openStdin, "interactive", "i", false, "Attach container's STDIN")
-	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container (default \""+defaultDetachKeys+"\")")
+	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container (default \""+detachkeys.Default+"\")")
 	return cmd
 }
 
@@ -72,9 +73,9 @@ func startContainers(ctx context.Context, c *cli.CLI, names []string) error {
 func startAttached(ctx context.Context, c *cli.CLI, opts *startOptions, name string) error {
 	keys := opts.detachKeys
 	if keys == "" {
-		keys = defaultDetachKeys
+		keys = detachkeys.Default
 	}
-	detachKeys, err := parseDetachKeys(keys)
+	detachKeys, err := detachkeys.Parse(keys)
 	if err != nil {
 		return err
 	}
