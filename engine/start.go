@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -394,12 +395,10 @@ func (e *Engine) writeEtcFiles(c *ctr.Container) error {
 	return nil
 }
 
-// resolvConf returns the host's resolver configuration. Outside the host's
-// network namespace, nameservers on loopback cannot be reached and are left
-// out.
+// resolvConf returns the host's resolver configuration for a container.
 func resolvConf(hostNetwork bool) ([]byte, error) {
 	data, err := os.ReadFile("/etc/resolv.conf")
-	if os.IsNotExist(err) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -408,6 +407,12 @@ func resolvConf(hostNetwork bool) ([]byte, error) {
 	if hostNetwork {
 		return data, nil
 	}
+	return withoutLoopbackNameservers(data), nil
+}
+
+// withoutLoopbackNameservers drops nameservers on loopback addresses, which
+// a container outside the host's network namespace cannot reach.
+func withoutLoopbackNameservers(data []byte) []byte {
 	var out strings.Builder
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
@@ -418,7 +423,7 @@ func resolvConf(hostNetwork bool) ([]byte, error) {
 		}
 		out.WriteString(line + "\n")
 	}
-	return []byte(strings.TrimRight(out.String(), "\n") + "\n"), nil
+	return []byte(strings.TrimRight(out.String(), "\n") + "\n")
 }
 
 func (e *Engine) logPath(id string) string {
