@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -21,7 +22,7 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 	info := system.Info{
 		ID:                 "berth",
 		Driver:             "overlay",
-		DriverStatus:       [][2]string{{"Backing Filesystem", "overlayfs"}},
+		DriverStatus:       [][2]string{{"Backing Filesystem", backingFilesystem(e.cfg.DataRoot)}},
 		LoggingDriver:      "json-file",
 		CgroupDriver:       "cgroupfs",
 		CgroupVersion:      cgroupVersion(),
@@ -174,6 +175,27 @@ func cgroupVersion() string {
 		return "2"
 	}
 	return "1"
+}
+
+// backingFilesystem names the filesystem under dir as Docker's info does.
+func backingFilesystem(dir string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return "unknown"
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC:
+		return "extfs"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("0x%x", st.Type)
 }
 
 func kernelVersion() string {

@@ -273,3 +273,31 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	assert.NilError(t, err)
 	return a
 }
+
+func TestInfoReportsRuntimeAndStorage(t *testing.T) {
+	d := newDaemon(t)
+
+	out := d.must("system", "info", "--format", "{{.DefaultRuntime}} {{.Driver}} {{.LoggingDriver}} {{.CgroupVersion}}")
+	fields := strings.Fields(out)
+	assert.Assert(t, is.Len(fields, 4), out)
+	assert.Check(t, is.Equal(fields[0], "runc"))
+	assert.Check(t, is.Equal(fields[1], "overlay"))
+	assert.Check(t, is.Equal(fields[2], "json-file"))
+	assert.Check(t, fields[3] == "1" || fields[3] == "2", "cgroup version %q", fields[3])
+
+	text := d.must("info")
+	assert.Check(t, is.Contains(text, "Default Runtime: runc"))
+	assert.Check(t, is.Contains(text, "Storage Driver: overlay"))
+	assert.Check(t, is.Contains(d.must("version"), "API version"))
+}
+
+func TestDaemonRemovesItsBridgeOnShutdown(t *testing.T) {
+	d := newDaemon(t)
+	_, err := net.InterfaceByName(d.bridge)
+	assert.NilError(t, err, "bridge %s missing while the daemon runs", d.bridge)
+
+	d.stop()
+	_, err = net.InterfaceByName(d.bridge)
+	assert.Check(t, err != nil, "bridge %s left after shutdown", d.bridge)
+	d.start()
+}

@@ -45,6 +45,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 	added := []*cobra.Command{
 		container.NewContainerCommand(c),
 		image.NewImageCommand(c),
+		system.NewSystemCommand(c),
 
 		container.NewAttachCommand(c),
 		container.NewCreateCommand(c),
