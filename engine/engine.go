@@ -16,6 +16,7 @@ import (
 	"github.com/berth-engine/berth/events"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/network"
+	"github.com/berth-engine/berth/shim"
 	"github.com/berth-engine/berth/snapshot"
 )
 
@@ -48,6 +49,7 @@ type Engine struct {
 	network    *network.Manager
 	builder    *build.Builder
 	events     *events.Bus
+	shims      *shim.Launcher
 
 	mu    sync.Mutex
 	tasks map[string]*task // per-container runtime bookkeeping, by container ID
@@ -100,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("open builder: %w", err)
 	}
 
+	e.shims = shim.NewLauncher(e.ctx, cfg.ShimBinary)
 	e.restore(ctx)
 	return e, nil
 }
@@ -107,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 // Close releases what the daemon holds. Running containers keep running
 // under their shims.
 func (e *Engine) Close(ctx context.Context) error {
+	e.shims.Close()
 	return e.network.Close(ctx)
 }
 

@@ -117,7 +117,7 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 		return err
 	}
 
-	client, err := shim.Launch(ctx, shim.Options{
+	client, err := e.shims.Launch(ctx, shim.Options{
 		ID:         c.ID,
 		Bundle:     bundle,
 		StateDir:   bundle,

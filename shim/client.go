@@ -41,6 +41,12 @@ type Client struct {
 // A stale exit.json in StateDir is removed first. When ctx ends before the
 // shim reported, Launch kills the shim and force-deletes the container.
 func Launch(ctx context.Context, opts Options) (*Client, error) {
+	return launch(ctx, opts, func() (*exec.Cmd, *os.File, error) { return startShim(opts) })
+}
+
+// launch waits for the create result of the shim that start starts (or
+// hands opts to) and returns its client.
+func launch(ctx context.Context, opts Options, start func() (*exec.Cmd, *os.File, error)) (*Client, error) {
 	if err := validateOptions(opts); err != nil {
 		return nil, err
 	}
@@ -51,7 +57,7 @@ func Launch(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("remove previous exit status: %w", err)
 	}
 
-	cmd, readyR, err := startShim(opts)
+	cmd, readyR, err := start()
 	if err != nil {
 		return nil, err
 	}

@@ -41,9 +41,14 @@ const drainTimeout = 10 * time.Second
 // the shim has lingered, or when ctx is done, in which case the container
 // keeps running without a shim.
 func Main(ctx context.Context, args []string) error {
-	opts, readyFD, err := parseFlags(args)
+	opts, readyFD, optionsFD, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if optionsFD >= 0 {
+		if opts, err = readWarmOptions(optionsFD); err != nil {
+			return err
+		}
 	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -56,8 +61,10 @@ func Main(ctx context.Context, args []string) error {
 	return serve(ctx, opts, ready)
 }
 
-// parseFlags reads the flags Launch passes.
-func parseFlags(args []string) (Options, int, error) {
+// parseFlags reads the flags Launch passes. A shim started ahead of time by
+// a Launcher has only --ready-fd and --options-fd, and reads its Options
+// from the options pipe.
+func parseFlags(args []string) (Options, int, int, error) {
 	var opts Options
 	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
 	fs.StringVar(&opts.ID, "id", "", "container id")
@@ -70,18 +77,22 @@ func parseFlags(args []string) (Options, int, error) {
 	fs.BoolVar(&opts.OpenStdin, "open-stdin", false, "keep stdin open for attach clients")
 	fs.BoolVar(&opts.StdinOnce, "stdin-once", false, "close stdin when the first attach client ends its input")
 	readyFD := fs.Int("ready-fd", -1, "file descriptor that receives the create result")
+	optionsFD := fs.Int("options-fd", -1, "file descriptor to read the options from, instead of flags")
 	if err := fs.Parse(args); err != nil {
-		return Options{}, 0, err
+		return Options{}, 0, 0, err
+	}
+	if *optionsFD >= 0 {
+		return Options{}, *readyFD, *optionsFD, nil
 	}
 
 	for name, value := range map[string]string{
 		"--id": opts.ID, "--bundle": opts.Bundle, "--state-dir": opts.StateDir, "--log-path": opts.LogPath,
 	} {
 		if value == "" {
-			return Options{}, 0, fmt.Errorf("shim: missing %s: %w", name, errdefs.ErrInvalidArgument)
+			return Options{}, 0, 0, fmt.Errorf("shim: missing %s: %w", name, errdefs.ErrInvalidArgument)
 		}
 	}
-	return opts, *readyFD, nil
+	return opts, *readyFD, -1, nil
 }
 
 // createResult is the shim's report to Launch on the ready pipe.
