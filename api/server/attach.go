@@ -60,9 +60,8 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 	}
 
 	// NOTE: net/http may cancel the request context of a hijacked
-	// connection when the client half-closes it after sending stdin, so the
-	// stream has its own context. Failed writes, the end of a client that
-	// sends no stdin, and server shutdown cancel it.
+	// connection when the client half-closes it, so the stream has its own
+	// context. Failed writes and server shutdown cancel it.
 	ctx, cancel := s.streamContext(context.WithoutCancel(ctx))
 	defer cancel()
 
@@ -86,7 +85,7 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 	if opts.UseStdin {
 		opts.Stdin = &clientReader{r: buffered.Reader, onError: cancel}
 	} else {
-		go watchClientClose(buffered.Reader, cancel)
+		go discardClientInput(buffered.Reader)
 	}
 
 	err = s.backend.ContainerAttach(ctx, id, opts)
@@ -149,13 +148,10 @@ func (c *clientReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// watchClientClose discards what a client without stdin sends and calls
-// cancel once the client closes the connection.
-//
-// NOTE: reading cannot distinguish a half-close from a close, so a
-// client that attaches without stdin and half-closes ends the attach. The
-// moby client and the docker CLI half-close only after sending stdin.
-func watchClientClose(r io.Reader, cancel context.CancelFunc) {
+// discardClientInput reads and drops what a client without stdin sends.
+// The end of that input says nothing: the docker CLI half-closes its side
+// at once when it attaches no stdin, and still reads the output. A client
+// that is really gone is noticed when a write of output fails.
+func discardClientInput(r io.Reader) {
 	_, _ = io.Copy(io.Discard, r)
-	cancel()
 }

@@ -183,15 +183,18 @@ func TestAttachBackendError(t *testing.T) {
 }
 
 // TestAttachClientGone checks that the backend's context ends when a client
-// without stdin closes the connection.
+// without stdin closes the connection and output is written to it.
 func TestAttachClientGone(t *testing.T) {
 	attached := make(chan struct{})
 	ended := make(chan error, 1)
 	b := &fakeBackend{
 		tty: func(context.Context, string) (bool, error) { return false, nil },
-		attach: func(ctx context.Context, _ string, _ AttachOptions) error {
+		attach: func(ctx context.Context, _ string, opts AttachOptions) error {
 			close(attached)
-			<-ctx.Done()
+			for ctx.Err() == nil {
+				opts.Stdout.Write([]byte("tick\n"))
+				time.Sleep(10 * time.Millisecond)
+			}
 			ended <- ctx.Err()
 			return nil
 		},
@@ -209,6 +212,38 @@ func TestAttachClientGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("attach context still open 10s after the client closed the connection")
 	}
+}
+
+// TestAttachHalfCloseWithoutStdin checks that a client attached without
+// stdin that half-closes its side, as the docker CLI does, still gets the
+// output.
+func TestAttachHalfCloseWithoutStdin(t *testing.T) {
+	halfClosed := make(chan struct{})
+	b := &fakeBackend{
+		tty: func(context.Context, string) (bool, error) { return false, nil },
+		attach: func(ctx context.Context, _ string, opts AttachOptions) error {
+			select {
+			case <-halfClosed:
+			case <-ctx.Done():
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+			_, err := opts.Stdout.Write([]byte("late\n"))
+			return err
+		},
+	}
+	c := startServer(t, b).client(t)
+
+	res, err := c.ContainerAttach(context.Background(), "c1", client.ContainerAttachOptions{Stream: true, Stdout: true})
+	assert.NilError(t, err)
+	defer res.Close()
+	assert.NilError(t, res.CloseWrite())
+	close(halfClosed)
+
+	var stdout bytes.Buffer
+	_, err = stdcopy.StdCopy(&stdout, io.Discard, res.Reader)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(stdout.String(), "late\n"))
 }
 
 func TestLogs(t *testing.T) {
