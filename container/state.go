@@ -46,6 +46,12 @@ func (e *TransitionError) Error() string {
 // Unwrap classifies a forbidden transition as a conflict.
 func (e *TransitionError) Unwrap() error { return errdefs.ErrConflict }
 
+// ValidStatus reports whether s names a container state.
+func ValidStatus(s string) bool {
+	_, ok := transitions[Status(s)]
+	return ok
+}
+
 // CanMove reports whether a container in state from may move to state to.
 func CanMove(from, to Status) bool {
 	for _, s := range transitions[from] {
@@ -61,8 +67,8 @@ type State struct {
 	Status     Status
 	Pid        int
 	ExitCode   int
-	Error      string    `json:",omitempty"`
-	OOMKilled  bool      `json:",omitempty"`
+	Error      string `json:",omitempty"`
+	OOMKilled  bool   `json:",omitempty"`
 	StartedAt  time.Time
 	FinishedAt time.Time
 }

@@ -96,6 +96,11 @@ func (e *Engine) Run(ctx context.Context, req build.RunRequest) (image.Image, er
 		return image.Image{}, &build.RunError{Cmd: req.Cmd, Code: code}
 	}
 
+	// The runtime created these files as bind-mount targets when the image
+	// lacked them; they are not changes the step made.
+	if err := e.snapshots.DropMountPoints(ctx, c.SnapshotKey, "etc/hosts", "etc/hostname", "etc/resolv.conf"); err != nil {
+		return image.Image{}, err
+	}
 	now := time.Now().UTC()
 	return e.images.CommitSnapshot(ctx, req.Image.ID, c.SnapshotKey, req.Config,
 		ocispec.History{Created: &now, CreatedBy: req.CreatedBy})

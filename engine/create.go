@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -46,14 +47,19 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 	if req.Config.Image == "" {
 		return nil, fmt.Errorf("no image specified: %w", errdefs.ErrInvalidArgument)
 	}
+	if wd := req.Config.WorkingDir; wd != "" && !path.IsAbs(wd) {
+		return nil, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path: %w",
+			wd, errdefs.ErrInvalidArgument)
+	}
 
+	e.imageUse.RLock()
+	defer e.imageUse.RUnlock()
 	img, err := e.images.Get(ctx, req.Config.Image)
 	if err != nil {
 		return nil, err
 	}
 	config := mergeImageConfig(req.Config, img)
-	path, args := config.Entrypoint, config.Cmd
-	argv := append(append([]string{}, path...), args...)
+	argv := append(append([]string{}, config.Entrypoint...), config.Cmd...)
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
@@ -107,6 +113,16 @@ func checkHostConfig(hc *container.HostConfig) error {
 	default:
 		return fmt.Errorf("network mode %q is not supported; use bridge, host or none: %w",
 			mode, errdefs.ErrNotImplemented)
+	}
+	switch hc.RestartPolicy.Name {
+	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways,
+		container.RestartPolicyUnlessStopped, container.RestartPolicyOnFailure:
+	default:
+		return fmt.Errorf("invalid restart policy '%s': use no, always, unless-stopped or on-failure: %w",
+			hc.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+	}
+	if hc.RestartPolicy.MaximumRetryCount < 0 {
+		return fmt.Errorf("invalid restart policy: maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return fmt.Errorf("can't create 'AutoRemove' container with restart policy: %w", errdefs.ErrInvalidArgument)

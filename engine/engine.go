@@ -15,6 +15,7 @@ import (
 	"github.com/berth-engine/berth/content"
 	"github.com/berth-engine/berth/events"
 	"github.com/berth-engine/berth/image"
+	"github.com/berth-engine/berth/internal/log"
 	"github.com/berth-engine/berth/network"
 	"github.com/berth-engine/berth/shim"
 	"github.com/berth-engine/berth/snapshot"
@@ -53,6 +54,11 @@ type Engine struct {
 
 	mu    sync.Mutex
 	tasks map[string]*task // per-container runtime bookkeeping, by container ID
+
+	// imageUse is held for reading while a container is created from an
+	// image and for writing while an image is deleted, so that a delete
+	// never misses a container created at the same moment.
+	imageUse sync.RWMutex
 }
 
 // New opens every store under the configured roots and reconnects to the
@@ -104,6 +110,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 	e.shims = shim.NewLauncher(e.ctx, cfg.ShimBinary)
 	e.restore(ctx)
+	e.restoreNetwork(ctx)
+	e.pruneLayers(ctx)
 	return e, nil
 }
 
@@ -112,6 +120,19 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 func (e *Engine) Close(ctx context.Context) error {
 	e.shims.Close()
 	return e.network.Close(ctx)
+}
+
+// pruneLayers removes layers that no image or container uses any more, such
+// as those of an image deleted with force while a container still used it.
+func (e *Engine) pruneLayers(ctx context.Context) {
+	pruned, err := e.images.PruneLayers(ctx)
+	if err != nil {
+		log.FromContext(ctx).Warn("prune unused layers", log.Err(err))
+		return
+	}
+	if len(pruned) > 0 {
+		log.FromContext(ctx).Info("pruned unused layers", "count", len(pruned))
+	}
 }
 
 func (e *Engine) bundleDir(id string) string {

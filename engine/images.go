@@ -204,6 +204,8 @@ func (e *Engine) ImageHistory(ctx context.Context, ref string) ([]mobyimage.Hist
 
 // ImageDelete untags or deletes an image.
 func (e *Engine) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]mobyimage.DeleteResponse, error) {
+	e.imageUse.Lock()
+	defer e.imageUse.Unlock()
 	resp, err := e.images.DeleteWithOptions(ctx, ref, image.DeleteOptions{
 		Force:   force,
 		NoPrune: noPrune,

@@ -127,10 +127,12 @@ func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOpt
 	if err != nil {
 		return nil, err
 	}
+	// As in Docker, a status filter and a limit (-n, -l) imply all.
+	all := opts.All || opts.Limit > 0 || len(opts.Filters["status"]) > 0
 	out := []container.Summary{}
 	for _, c := range e.containers.List() {
 		c.Lock()
-		if c.Hidden || (!opts.All && !c.State.IsRunning() && len(opts.Filters) == 0) || !filter.match(c) {
+		if c.Hidden || (!all && !c.State.IsRunning()) || !filter.match(c) {
 			c.Unlock()
 			continue
 		}
@@ -225,6 +227,11 @@ func newContainerFilter(filters map[string][]string) (*containerFilter, error) {
 	for k := range filters {
 		if !containerFilterKeys[k] {
 			return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, status := range filters["status"] {
+		if !ctr.ValidStatus(status) {
+			return nil, fmt.Errorf("invalid filter 'status=%s': %w", status, errdefs.ErrInvalidArgument)
 		}
 	}
 	return &containerFilter{filters: filters}, nil

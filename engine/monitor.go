@@ -22,6 +22,7 @@ func (e *Engine) monitor(c *ctr.Container, client *shim.Client) {
 	ctx := log.With(e.ctx, log.KeyContainer, c.ID)
 
 	status, err := client.Wait(ctx)
+	lost := false
 	if err != nil {
 		// The shim went away before it answered: its exit file is the
 		// record of what happened.
@@ -29,11 +30,19 @@ func (e *Engine) monitor(c *ctr.Container, client *shim.Client) {
 		if readErr != nil {
 			log.FromContext(ctx).Error("shim exited without an exit status", log.Err(err))
 			status = shim.ExitStatus{ExitCode: exitCodeShimLost, ExitedAt: time.Now().UTC(), Error: err.Error()}
+			lost = true
 		} else {
 			status = *st
 		}
 	}
 	client.Close()
+	if lost {
+		// Without its shim nothing supervises the container's processes,
+		// so they are killed rather than left running unseen.
+		c.Lock()
+		e.destroyRuntime(ctx, c)
+		c.Unlock()
+	}
 	e.handleExit(ctx, c, status)
 }
 
@@ -88,9 +97,23 @@ func (e *Engine) restore(ctx context.Context) {
 		running := c.State.IsRunning()
 		c.Unlock()
 		cctx := log.With(ctx, log.KeyContainer, c.ID)
+		if c.Hidden {
+			// A build step's container outlived the build that a crash ended.
+			e.resumeRemoval(cctx, c)
+			continue
+		}
 		if !running {
 			if c.State.Status == ctr.Removing {
 				e.resumeRemoval(cctx, c)
+				continue
+			}
+			if e.hasRuntimeState(c) {
+				// A crash during a start: the container never counted as
+				// running, so whatever its start set up is removed.
+				log.FromContext(cctx).Info("removing runtime state of a container that did not finish starting")
+				c.Lock()
+				e.destroyRuntime(cctx, c)
+				c.Unlock()
 			}
 			continue
 		}
@@ -108,10 +131,19 @@ func (e *Engine) restore(ctx context.Context) {
 			status = *st
 		} else {
 			status.Error = "container process was lost while the daemon was down"
+			c.Lock()
+			e.destroyRuntime(cctx, c)
+			c.Unlock()
 		}
 		log.FromContext(cctx).Info("container exited while the daemon was down", "exit_code", status.ExitCode)
 		e.handleExit(cctx, c, status)
 	}
+}
+
+// restoreNetwork drops network endpoints that no running container owns.
+// It runs after restore has settled every container's state.
+func (e *Engine) restoreNetwork(ctx context.Context) {
+	e.detachOrphanEndpoints(ctx)
 }
 
 // resumeRemoval finishes a removal that a crash interrupted.

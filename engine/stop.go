@@ -211,6 +211,9 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	if err := e.containers.Save(c); err != nil {
 		log.FromContext(ctx).Warn("save container state", log.KeyContainer, c.ID, log.Err(err))
 	}
+	if e.hasRuntimeState(c) {
+		e.destroyRuntime(ctx, c)
+	}
 	c.Unlock()
 
 	if err := e.snapshots.Remove(ctx, c.SnapshotKey); err != nil {
@@ -224,6 +227,10 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 		e.publishContainer(c, events.ActionDestroy)
 	}
 	e.signalRemoved(c.ID)
+	if _, err := e.images.Get(ctx, c.Image.String()); err != nil {
+		// The image was deleted with force while this container used it.
+		e.pruneLayers(ctx)
+	}
 	log.FromContext(ctx).Debug("container removed", log.KeyContainer, c.ID)
 	return nil
 }

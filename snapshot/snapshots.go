@@ -2,8 +2,10 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -369,4 +371,37 @@ func (s *Store) Size(ctx context.Context, key string) (int64, error) {
 		return 0, fmt.Errorf("size of snapshot %s: %w", key, err)
 	}
 	return size, nil
+}
+
+// DropMountPoints removes each of paths (relative to the root, such as
+// "etc/hosts") from the upper directory of an unmounted snapshot when it is
+// an empty regular file. The OCI runtime creates such files as targets for
+// bind mounts that the image lacks, and they must not end up in a layer
+// committed from the snapshot.
+func (s *Store) DropMountPoints(ctx context.Context, key string, paths ...string) error {
+	rec, err := s.lockSnapshot(key)
+	if err != nil {
+		return fmt.Errorf("drop mount points %w", err)
+	}
+	defer rec.mu.Unlock()
+
+	upper := filepath.Join(s.snapshotDir(key), "upper")
+	for _, p := range paths {
+		target := filepath.Join(upper, filepath.Clean("/"+p))
+		info, err := os.Lstat(target)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("drop mount point %s of snapshot %s: %w", p, key, err)
+		}
+		if !info.Mode().IsRegular() || info.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(target); err != nil {
+			return fmt.Errorf("drop mount point %s of snapshot %s: %w", p, key, err)
+		}
+		log.FromContext(ctx).Debug("dropped mount point from snapshot", log.KeySnapshot, key, "path", p)
+	}
+	return nil
 }
