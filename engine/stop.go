@@ -15,6 +15,7 @@ import (
 
 	ctr "github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/shim"
 )
 
 // defaultStopTimeout is Docker's grace period between the stop signal and
@@ -23,6 +24,17 @@ const defaultStopTimeout = 10
 
 // killWait bounds the wait for a container to exit after SIGKILL.
 const killWait = 30 * time.Second
+
+// shimCallTimeout bounds a signal request to a shim, so that a shim that
+// stopped answering fails the request instead of hanging it.
+const shimCallTimeout = 10 * time.Second
+
+// sendSignal asks the container's shim to send sig to the container's process.
+func sendSignal(ctx context.Context, client *shim.Client, sig syscall.Signal) error {
+	ctx, cancel := context.WithTimeout(ctx, shimCallTimeout)
+	defer cancel()
+	return client.Kill(ctx, sig)
+}
 
 // ContainerStop stops a running container: the stop signal, then SIGKILL
 // once the timeout has passed. A negative timeout waits for ever.
@@ -73,7 +85,7 @@ func (e *Engine) stop(ctx context.Context, c *ctr.Container, signal string, time
 	if client == nil {
 		return nil
 	}
-	if err := client.Kill(ctx, sig); err != nil {
+	if err := sendSignal(ctx, client, sig); err != nil {
 		log.FromContext(ctx).Warn("send stop signal", log.KeyContainer, c.ID, "signal", sig, log.Err(err))
 	}
 
@@ -101,7 +113,7 @@ func (e *Engine) kill(ctx context.Context, c *ctr.Container, exited <-chan struc
 	if client == nil {
 		return nil
 	}
-	if err := client.Kill(ctx, sig); err != nil {
+	if err := sendSignal(ctx, client, sig); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
 	select {
@@ -131,7 +143,7 @@ func (e *Engine) ContainerKill(ctx context.Context, ref string, signal string) e
 		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 	exited := e.exitChannel(c.ID)
-	if err := client.Kill(ctx, sig); err != nil {
+	if err := sendSignal(ctx, client, sig); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
 	e.publishContainer(c, events.ActionKill)
