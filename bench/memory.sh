@@ -37,7 +37,7 @@ sleep 2
 
 # kb PID FIELD: the field of smaps_rollup in kB
 kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/smaps_rollup"; }
-shim_pids=$(pgrep -f "berth shim .*$work" || true)
+shim_pids=$(for f in "$work"/exec/containers/*/shim.pid; do [ -f "$f" ] && { cat "$f"; echo; }; done)
 total_pss=0; total_rss=0; n=0
 for pid in $shim_pids; do
 	total_pss=$((total_pss + $(kb "$pid" Pss))); total_rss=$((total_rss + $(kb "$pid" Rss))); n=$((n + 1))

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"runtime/debug"
 	"context"
 	"errors"
 	"flag"
@@ -146,6 +147,7 @@ func serve(ctx context.Context, opts Options, ready *os.File) error {
 	}
 	report(ctx, ready, createResult{Pid: s.pid})
 	log.FromContext(ctx).Info("container created", "pid", s.pid)
+	debug.FreeOSMemory()
 
 	go s.acceptLoop(ctx, listener)
 	reaped := make(chan unix.WaitStatus, 1)

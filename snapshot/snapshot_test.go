@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -548,6 +549,10 @@ func TestValidKey(t *testing.T) {
 		{key: "a/b"},
 		{key: "a,b"},
 		{key: "a:b"},
+		{key: "a", want: true},
+		{key: "-a"},
+		{key: strings.Repeat("k", 255), want: true},
+		{key: strings.Repeat("k", 256)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
