@@ -44,7 +44,24 @@ func TestErrorStatusMapping(t *testing.T) {
 			_, err := c.ContainerInspect(context.Background(), "c1", client.ContainerInspectOptions{})
 			assert.Assert(t, err != nil)
 			assert.Check(t, tc.check(err), "client error %v has the wrong kind", err)
-			assert.Check(t, is.ErrorContains(err, tc.err.Error()))
+			assert.Check(t, is.ErrorContains(err, errorMessage(tc.err)))
+		})
+	}
+}
+
+func TestErrorMessageLeavesOutKind(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("No such container: web: %w", errdefs.ErrNotFound), "No such container: web"},
+		{fmt.Errorf("outer: %w", fmt.Errorf("name in use: %w", errdefs.ErrConflict)), "outer: name in use"},
+		{errdefs.ErrNotImplemented.WithMessage("later"), "later"},
+		{errors.New("disk on fire: not found"), "disk on fire: not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			assert.Check(t, is.Equal(errorMessage(tc.err), tc.want))
 		})
 	}
 }

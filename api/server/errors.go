@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/common"
@@ -69,11 +70,29 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(common.ErrorResponse{Message: errorMessage(err)})
 }
 
+// errorKinds are the errdefs kinds whose names the engine's errors may end
+// with when they wrap a kind with %w.
+var errorKinds = []error{
+	errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrConflict,
+	errdefs.ErrAlreadyExists, errdefs.ErrNotImplemented, errdefs.ErrUnavailable,
+	errdefs.ErrPermissionDenied, errdefs.ErrFailedPrecondition, errdefs.ErrNotModified,
+	errdefs.ErrUnknown,
+}
+
+// errorMessage returns the message a client sees. The name of the error's
+// kind ("not found", "conflict") that wrapping with %w appends is left out,
+// so messages read as Docker's do: "No such container: web".
 func errorMessage(err error) string {
 	if errors.Is(err, context.Canceled) {
 		return "request canceled"
 	}
-	return err.Error()
+	msg := err.Error()
+	for _, kind := range errorKinds {
+		if errors.Is(err, kind) {
+			msg = strings.TrimSuffix(msg, ": "+kind.Error())
+		}
+	}
+	return msg
 }
 
 // invalidParameter returns an error wrapping errdefs.ErrInvalidArgument with
