@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berth-engine/berth/build"
 	"github.com/berth-engine/berth/container"
@@ -59,6 +60,10 @@ type Engine struct {
 	// image and for writing while an image is deleted, so that a delete
 	// never misses a container created at the same moment.
 	imageUse sync.RWMutex
+
+	// closing is set when the daemon shuts down; exits after it do not
+	// trigger restart policies.
+	closing atomic.Bool
 }
 
 // New opens every store under the configured roots and reconnects to the
@@ -118,8 +123,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 // Close releases what the daemon holds. Running containers keep running
 // under their shims.
 func (e *Engine) Close(ctx context.Context) error {
+	e.closing.Store(true)
 	e.shims.Close()
 	return e.network.Close(ctx)
+}
+
+func (e *Engine) shuttingDown() bool {
+	return e.closing.Load()
 }
 
 // pruneLayers removes layers that no image or container uses any more, such

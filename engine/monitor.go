@@ -62,6 +62,12 @@ func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.E
 	}
 	autoRemove := c.HostConfig.AutoRemove
 	hidden := c.Hidden
+	ranFor := status.ExitedAt.Sub(c.State.StartedAt)
+	t := e.task(c.ID)
+	e.mu.Lock()
+	stoppedByUser := t.stoppedByUser
+	e.mu.Unlock()
+	restart := !e.shuttingDown() && shouldRestart(c, status, stoppedByUser)
 	c.Unlock()
 
 	log.FromContext(ctx).Info("container exited", "exit_code", status.ExitCode)
@@ -69,6 +75,10 @@ func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.E
 		e.publishContainer(c, events.ActionDie)
 	}
 	e.signalExit(c.ID)
+	if restart {
+		e.scheduleRestart(ctx, c, ranFor)
+		return
+	}
 
 	if autoRemove {
 		if err := e.remove(ctx, c, true); err != nil {

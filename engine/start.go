@@ -151,6 +151,7 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 
 	e.mu.Lock()
 	t.shim = client
+	t.stoppedByUser = false
 	e.mu.Unlock()
 	go e.monitor(c, client)
 

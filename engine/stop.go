@@ -47,6 +47,7 @@ func (e *Engine) ContainerStop(ctx context.Context, ref string, signal string, t
 	t.op.Lock()
 	defer t.op.Unlock()
 
+	e.markStoppedByUser(c)
 	if !e.isRunning(c) {
 		return fmt.Errorf("container %s is already stopped: %w", c.ID, errdefs.ErrNotModified)
 	}
@@ -142,6 +143,7 @@ func (e *Engine) ContainerKill(ctx context.Context, ref string, signal string) e
 	if client == nil || !e.isRunning(c) {
 		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
+	e.markStoppedByUser(c)
 	exited := e.exitChannel(c.ID)
 	if err := sendSignal(ctx, client, sig); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
@@ -180,6 +182,25 @@ func (e *Engine) ContainerRestart(ctx context.Context, ref string, signal string
 	return nil
 }
 
+// markStoppedByUser keeps the restart policy from restarting c after the
+// exit that a user's stop or kill causes, and cancels a pending restart.
+func (e *Engine) markStoppedByUser(c *ctr.Container) {
+	t := e.task(c.ID)
+	e.mu.Lock()
+	t.stoppedByUser = true
+	e.mu.Unlock()
+
+	c.Lock()
+	defer c.Unlock()
+	if c.State.Status == ctr.Restarting {
+		if err := c.State.Move(ctr.Exited); err == nil {
+			if err := e.containers.Save(c); err != nil {
+				log.FromContext(e.ctx).Warn("save container state", log.KeyContainer, c.ID, log.Err(err))
+			}
+		}
+	}
+}
+
 func (e *Engine) isRunning(c *ctr.Container) bool {
 	c.Lock()
 	defer c.Unlock()
@@ -201,6 +222,7 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	t.op.Lock()
 	defer t.op.Unlock()
 
+	e.markStoppedByUser(c)
 	if e.isRunning(c) {
 		if !force {
 			return fmt.Errorf("You cannot remove a running container %s. "+

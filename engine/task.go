@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync"
+	"time"
 
 	"github.com/berth-engine/berth/shim"
 )
@@ -23,6 +24,12 @@ type task struct {
 	// attachers wait for the container to start; start connects them to the
 	// shim before the process runs, so they see all of its output.
 	attachers []*pendingAttach
+
+	// stoppedByUser is set by stop and kill, so that the exit they cause
+	// does not trigger the restart policy, and cleared by start.
+	stoppedByUser bool
+	// restartDelay is the last back-off of the restart policy.
+	restartDelay time.Duration
 }
 
 // task returns the bookkeeping of container id, creating it on first use.

@@ -301,3 +301,30 @@ func TestDaemonRemovesItsBridgeOnShutdown(t *testing.T) {
 	assert.Check(t, err != nil, "bridge %s left after shutdown", d.bridge)
 	d.start()
 }
+
+func TestRestartPolicies(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+
+	d.must("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo attempt; exit 1")
+	waitFor(t, "two restarts and a final exit", 20*time.Second, func() bool {
+		return strings.TrimSpace(d.must("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky")) == "2 exited"
+	})
+	assert.Check(t, is.Equal(strings.Count(d.must("logs", "flaky"), "attempt"), 3))
+	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.ExitCode}}", "flaky")), "1"))
+
+	d.must("run", "-d", "--name", "steady", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 3")
+	waitFor(t, "a restart", 20*time.Second, func() bool {
+		count := strings.TrimSpace(d.must("inspect", "-f", "{{.RestartCount}}", "steady"))
+		return count != "0"
+	})
+	d.must("stop", "steady")
+	count := d.must("inspect", "-f", "{{.RestartCount}}", "steady")
+	time.Sleep(time.Second)
+	assert.Check(t, is.Equal(d.must("inspect", "-f", "{{.RestartCount}}", "steady"), count), "restarted after stop")
+	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "steady")), "exited"))
+
+	r, err := d.run("run", "-d", "--restart", "sometimes", "busybox", "true")
+	assert.NilError(t, err)
+	assert.Check(t, r.code != 0, r.String())
+}

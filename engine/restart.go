@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/shim"
+)
+
+// Docker's restart back-off: the delay starts at 100 ms and doubles with
+// each restart up to one minute, and starts over once a container has run
+// for at least ten seconds.
+const (
+	restartDelayMin   = 100 * time.Millisecond
+	restartDelayMax   = time.Minute
+	restartResetAfter = 10 * time.Second
+)
+
+// shouldRestart reports whether the restart policy of c asks for a restart
+// after an exit with status. The caller holds c's lock.
+func shouldRestart(c *ctr.Container, status shim.ExitStatus, stoppedByUser bool) bool {
+	policy := c.HostConfig.RestartPolicy
+	switch policy.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		return !stoppedByUser
+	case container.RestartPolicyOnFailure:
+		if stoppedByUser || status.ExitCode == 0 {
+			return false
+		}
+		return policy.MaximumRetryCount == 0 || c.RestartCount < policy.MaximumRetryCount
+	}
+	return false
+}
+
+// nextRestartDelay returns the back-off before the next restart and
+// remembers it in t. The caller holds Engine.mu.
+func nextRestartDelay(t *task, ranFor time.Duration) time.Duration {
+	switch {
+	case ranFor >= restartResetAfter || t.restartDelay == 0:
+		t.restartDelay = restartDelayMin
+	default:
+		t.restartDelay = min(2*t.restartDelay, restartDelayMax)
+	}
+	return t.restartDelay
+}
+
+// scheduleRestart moves c to restarting and starts it again after the
+// back-off, unless it is stopped or removed meanwhile.
+func (e *Engine) scheduleRestart(ctx context.Context, c *ctr.Container, ranFor time.Duration) {
+	t := e.task(c.ID)
+	e.mu.Lock()
+	delay := nextRestartDelay(t, ranFor)
+	e.mu.Unlock()
+
+	c.Lock()
+	if err := c.State.Move(ctr.Restarting); err != nil {
+		c.Unlock()
+		return
+	}
+	c.RestartCount++
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(ctx).Warn("save container state", log.Err(err))
+	}
+	c.Unlock()
+	log.FromContext(ctx).Info("restarting container by its restart policy", "delay", delay)
+
+	go func() {
+		time.Sleep(delay)
+		if _, err := e.containers.Get(c.ID); err != nil {
+			return // removed meanwhile
+		}
+		c.Lock()
+		restarting := c.State.Status == ctr.Restarting
+		c.Unlock()
+		if !restarting {
+			return // stopped meanwhile
+		}
+		if err := e.start(e.ctx, c); err != nil && err != errAlreadyStarted {
+			log.FromContext(ctx).Error("restart container", log.Err(err))
+			return
+		}
+		e.publishContainer(c, events.ActionRestart)
+	}()
+}
