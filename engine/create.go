@@ -47,6 +47,9 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 	if req.Config.Image == "" {
 		return nil, fmt.Errorf("no image specified: %w", errdefs.ErrInvalidArgument)
 	}
+	if len(req.Config.Volumes) > 0 {
+		return nil, fmt.Errorf("anonymous volumes (-v /path) are not supported yet: %w", errdefs.ErrNotImplemented)
+	}
 	if wd := req.Config.WorkingDir; wd != "" && !path.IsAbs(wd) {
 		return nil, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path: %w",
 			wd, errdefs.ErrInvalidArgument)
@@ -113,6 +116,12 @@ func checkHostConfig(hc *container.HostConfig) error {
 	default:
 		return fmt.Errorf("network mode %q is not supported; use bridge, host or none: %w",
 			mode, errdefs.ErrNotImplemented)
+	}
+	// TODO: volumes, bind mounts and tmpfs mounts are not implemented; they
+	// are rejected so that no container silently runs without its data.
+	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.Tmpfs) > 0 || len(hc.VolumesFrom) > 0 {
+		return fmt.Errorf("volumes and bind mounts (-v, --mount, --tmpfs, --volumes-from) are not supported yet: %w",
+			errdefs.ErrNotImplemented)
 	}
 	switch hc.RestartPolicy.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways,
