@@ -58,7 +58,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
+	defer func() {
+		os.Remove(lock.Name())
+		lock.Close()
+	}()
 
 	ctx = log.With(ctx)
 	log.FromContext(ctx).Info("starting daemon", "data_root", cfg.DataRoot, "exec_root", cfg.ExecRoot,

@@ -165,7 +165,7 @@ func (e *Engine) ImageInspect(ctx context.Context, ref string) (mobyimage.Inspec
 		Variant:      img.Config.Variant,
 		Os:           img.Config.OS,
 		Size:         img.Size,
-		GraphDriver:  &storage.DriverData{Name: "overlay", Data: map[string]string{}},
+		GraphDriver:  &storage.DriverData{Name: "overlay2", Data: map[string]string{}},
 		RootFS:       mobyimage.RootFS{Type: "layers"},
 	}
 	if img.Config.Created != nil {

@@ -63,11 +63,10 @@ func (e *Engine) ContainerWait(ctx context.Context, ref string, condition contai
 
 	result := make(chan container.WaitResponse, 1)
 	respond := func() {
+		// A failed start is reported by the start request itself, so the
+		// wait carries only the exit code, as Docker's does.
 		c.Lock()
 		resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
-		if c.State.Error != "" {
-			resp.Error = &container.WaitExitError{Message: c.State.Error}
-		}
 		c.Unlock()
 		result <- resp
 		close(result)

@@ -21,7 +21,7 @@ import (
 func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 	info := system.Info{
 		ID:                 "berth",
-		Driver:             "overlay",
+		Driver:             "overlay2",
 		DriverStatus:       [][2]string{{"Backing Filesystem", backingFilesystem(e.cfg.DataRoot)}},
 		LoggingDriver:      "json-file",
 		CgroupDriver:       "cgroupfs",

@@ -281,13 +281,13 @@ func TestInfoReportsRuntimeAndStorage(t *testing.T) {
 	fields := strings.Fields(out)
 	assert.Assert(t, is.Len(fields, 4), out)
 	assert.Check(t, is.Equal(fields[0], "runc"))
-	assert.Check(t, is.Equal(fields[1], "overlay"))
+	assert.Check(t, is.Equal(fields[1], "overlay2"))
 	assert.Check(t, is.Equal(fields[2], "json-file"))
 	assert.Check(t, fields[3] == "1" || fields[3] == "2", "cgroup version %q", fields[3])
 
 	text := d.must("info")
 	assert.Check(t, is.Contains(text, "Default Runtime: runc"))
-	assert.Check(t, is.Contains(text, "Storage Driver: overlay"))
+	assert.Check(t, is.Contains(text, "Storage Driver: overlay2"))
 	assert.Check(t, is.Contains(d.must("version"), "API version"))
 }
 
