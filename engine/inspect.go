@@ -136,7 +136,7 @@ func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOpt
 			c.Unlock()
 			continue
 		}
-		out = append(out, e.summary(c))
+		out = append(out, e.summary(ctx, c))
 		c.Unlock()
 		if opts.Limit > 0 && len(out) == opts.Limit {
 			break
@@ -145,11 +145,11 @@ func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOpt
 	return out, nil
 }
 
-func (e *Engine) summary(c *ctr.Container) container.Summary {
+func (e *Engine) summary(ctx context.Context, c *ctr.Container) container.Summary {
 	s := container.Summary{
 		ID:      c.ID,
 		Names:   []string{"/" + c.Name},
-		Image:   c.ImageName,
+		Image:   e.imageDisplayName(ctx, c),
 		ImageID: c.Image.String(),
 		Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
 		Created: c.Created.Unix(),
@@ -186,6 +186,17 @@ func (e *Engine) summary(c *ctr.Container) container.Summary {
 	}
 	sort.Slice(s.Ports, func(i, j int) bool { return s.Ports[i].PrivatePort < s.Ports[j].PrivatePort })
 	return s
+}
+
+// imageDisplayName is the IMAGE column of `ps`: the name the container was
+// created from while it still names the container's image, else the image
+// ID, as Docker shows it.
+func (e *Engine) imageDisplayName(ctx context.Context, c *ctr.Container) string {
+	img, err := e.images.Get(ctx, c.ImageName)
+	if err == nil && img.ID == c.Image {
+		return c.ImageName
+	}
+	return c.Image.String()
 }
 
 // statusText is the STATUS column of `ps`: "Up 3 minutes", "Exited (0) 2

@@ -20,6 +20,10 @@ func TestParseSignal(t *testing.T) {
 		{"sigterm", syscall.SIGTERM},
 		{"SIGUSR1", syscall.SIGUSR1},
 		{"hup", syscall.SIGHUP},
+		{"RTMIN", 34},
+		{"SIGRTMIN+3", 37},
+		{"rtmax-1", 63},
+		{"64", 64},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -28,7 +32,7 @@ func TestParseSignal(t *testing.T) {
 			assert.Check(t, is.Equal(got, tc.want))
 		})
 	}
-	for _, bad := range []string{"FOO", "0", "65", "-1", ""} {
+	for _, bad := range []string{"FOO", "0", "65", "-1", "", "RTMIN-1", "RTMAX+1", "RTMIN+40"} {
 		t.Run("invalid "+bad, func(t *testing.T) {
 			_, err := ParseSignal(bad)
 			assert.Check(t, errdefs.IsInvalidArgument(err), "got %v", err)

@@ -222,6 +222,10 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	t.op.Lock()
 	defer t.op.Unlock()
 
+	// A concurrent remove may have finished while this one waited.
+	if _, err := e.containers.Get(c.ID); err != nil {
+		return err
+	}
 	e.markStoppedByUser(c)
 	if e.isRunning(c) {
 		if !force {
@@ -234,13 +238,6 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	}
 
 	c.Lock()
-	if c.State.Status == ctr.Removing {
-		// Another remove got here first (an --rm container stopped by rm -f).
-		if _, err := e.containers.Get(c.ID); err != nil {
-			c.Unlock()
-			return nil
-		}
-	}
 	c.State.Status = ctr.Removing
 	if err := e.containers.Save(c); err != nil {
 		log.FromContext(ctx).Warn("save container state", log.KeyContainer, c.ID, log.Err(err))
@@ -269,22 +266,62 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	return nil
 }
 
+// Real-time signal numbers as Linux user space sees them: glibc keeps the
+// first two for itself, so SIGRTMIN is 34.
+const (
+	sigRTMin = 34
+	sigRTMax = 64
+)
+
 // ParseSignal accepts a signal as a number, a name, or a name with the SIG
-// prefix, in any case.
+// prefix, in any case, including RTMIN+n and RTMAX-n.
 func ParseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		if n <= 0 || n > sigRTMax {
 			return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
 		}
 		return syscall.Signal(n), nil
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if sig, ok := realtimeSignal(name); ok {
+		return sig, nil
 	}
-	sig := unix.SignalNum(name)
+	sig := unix.SignalNum("SIG" + name)
 	if sig == 0 {
 		return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
 	}
 	return sig, nil
+}
+
+// realtimeSignal parses RTMIN, RTMIN+n, RTMAX and RTMAX-n.
+func realtimeSignal(name string) (syscall.Signal, bool) {
+	base, offset, sign := 0, "", 1
+	switch {
+	case strings.HasPrefix(name, "RTMIN"):
+		base, offset = sigRTMin, strings.TrimPrefix(name, "RTMIN")
+	case strings.HasPrefix(name, "RTMAX"):
+		base, offset, sign = sigRTMax, strings.TrimPrefix(name, "RTMAX"), -1
+	default:
+		return 0, false
+	}
+	n := 0
+	if offset != "" {
+		want := "+"
+		if sign < 0 {
+			want = "-"
+		}
+		if !strings.HasPrefix(offset, want) {
+			return 0, false
+		}
+		v, err := strconv.Atoi(offset[1:])
+		if err != nil || v < 0 {
+			return 0, false
+		}
+		n = v
+	}
+	sig := base + sign*n
+	if sig < sigRTMin || sig > sigRTMax {
+		return 0, false
+	}
+	return syscall.Signal(sig), true
 }
