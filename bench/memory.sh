@@ -5,30 +5,9 @@
 #
 # usage: bench/memory.sh [N]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 count=${1:-20}
-PATH=$PATH:/usr/local/go/bin
-
-work=$(mktemp -d /tmp/berth-bench-XXXXXX)
-bridge=bm$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
-sock=$work/exec/berth.sock
-daemon_pid=
-berth() { ./bin/berth -H "unix://$sock" "$@"; }
-cleanup() {
-	[ -n "$daemon_pid" ] && { berth rm -f $(berth ps -aq) >/dev/null 2>&1 || true; kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; }
-	grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	ip link del "$bridge" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-go build -o bin/berth ./cmd/berth
-scripts/busybox-rootfs.sh "$work/busybox.tar"
-./bin/berth daemon -H "unix://$sock" --data-root "$work/data" --exec-root "$work/exec" \
-	--bridge "$bridge" --bip 10.254.78.1/24 >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-berth import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
+bip=10.254.78.1/24
+. "$(dirname "$0")/lib.sh"
 
 for i in $(seq "$count"); do
 	berth run -d --name "idle$i" busybox sleep 100000 >/dev/null

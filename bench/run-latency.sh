@@ -6,32 +6,9 @@
 #
 # usage: bench/run-latency.sh [RUNS]      (default 30 runs each)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 runs=${1:-30}
-PATH=$PATH:/usr/local/go/bin
-
-work=$(mktemp -d /tmp/berth-bench-XXXXXX)
-bridge=bb$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
-sock=$work/exec/berth.sock
-daemon_pid=
-cleanup() {
-	[ -n "$daemon_pid" ] && { ./bin/berth -H "unix://$sock" rm -f $(./bin/berth -H "unix://$sock" ps -aq) >/dev/null 2>&1 || true; kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; }
-	runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
-	grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	ip link del "$bridge" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-go build -o bin/berth ./cmd/berth
-scripts/busybox-rootfs.sh "$work/busybox.tar"
-
-./bin/berth daemon -H "unix://$sock" --data-root "$work/data" --exec-root "$work/exec" \
-	--bridge "$bridge" --bip 10.254.77.1/24 >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-berth() { ./bin/berth -H "unix://$sock" "$@"; }
-berth import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
+bip=10.254.77.1/24
+. "$(dirname "$0")/lib.sh"
 
 # runc bundle of the same root filesystem, with its own network namespace
 # like a berth container on the bridge has.

@@ -1,0 +1,36 @@
+# Shared set-up of the bench scripts, sourced by them: builds bin/berth,
+# makes the busybox rootfs tarball, and starts a private berth daemon with
+# its own roots, socket and bridge, all removed again on exit.
+#
+# Before sourcing, set bip to the bridge's gateway/prefix. Afterwards,
+# $work is the scratch directory, $work/busybox.tar the rootfs tarball, and
+# berth runs the CLI against the private daemon, which has busybox:latest.
+
+cd "$(dirname "$0")/.."
+PATH=$PATH:/usr/local/go/bin
+
+work=$(mktemp -d /tmp/berth-bench-XXXXXX)
+bridge=bb$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
+sock=$work/exec/berth.sock
+daemon_pid=
+berth() { ./bin/berth -H "unix://$sock" "$@"; }
+cleanup() {
+	if [ -n "$daemon_pid" ]; then
+		berth rm -f $(berth ps -aq) >/dev/null 2>&1 || true
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
+	runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
+	grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	ip link del "$bridge" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o bin/berth ./cmd/berth
+scripts/busybox-rootfs.sh "$work/busybox.tar"
+./bin/berth daemon -H "unix://$sock" --data-root "$work/data" --exec-root "$work/exec" \
+	--bridge "$bridge" --bip "$bip" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+berth import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
