@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
-	"github.com/berth-engine/berth/cmd/berth/commands/format"
 )
 
 type inspectOptions struct {
@@ -35,30 +34,9 @@ func NewInspectCommand(c *cli.CLI) *cobra.Command {
 }
 
 func runInspect(ctx context.Context, c *cli.CLI, opts *inspectOptions, names []string) error {
-	inspector, err := format.NewInspector(c.Out(), opts.format)
-	if err != nil {
-		return err
-	}
-	apiClient, err := c.Client(ctx)
-	if err != nil {
-		return err
-	}
-
-	var errs []error
-	for _, name := range names {
-		typed, raw, err := Inspect(ctx, apiClient, name, opts.size)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := inspector.Add(typed, raw); err != nil {
-			return err
-		}
-	}
-	if err := inspector.Flush(); err != nil {
-		return err
-	}
-	return cli.JoinErrors(errs)
+	return c.Inspect(ctx, opts.format, names, func(ctx context.Context, apiClient *client.Client, name string) (any, []byte, error) {
+		return Inspect(ctx, apiClient, name, opts.size)
+	})
 }
 
 // Inspect returns a container's inspect response, decoded and as the

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
-	"github.com/berth-engine/berth/cmd/berth/commands/format"
 )
 
 // NewInspectCommand returns "image inspect".
@@ -28,30 +27,7 @@ func NewInspectCommand(c *cli.CLI) *cobra.Command {
 }
 
 func runInspect(ctx context.Context, c *cli.CLI, formatFlag string, images []string) error {
-	inspector, err := format.NewInspector(c.Out(), formatFlag)
-	if err != nil {
-		return err
-	}
-	apiClient, err := c.Client(ctx)
-	if err != nil {
-		return err
-	}
-
-	var errs []error
-	for _, image := range images {
-		typed, raw, err := Inspect(ctx, apiClient, image)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := inspector.Add(typed, raw); err != nil {
-			return err
-		}
-	}
-	if err := inspector.Flush(); err != nil {
-		return err
-	}
-	return cli.JoinErrors(errs)
+	return c.Inspect(ctx, formatFlag, images, Inspect)
 }
 
 // Inspect returns an image's inspect response, decoded and as the daemon's

@@ -11,7 +11,6 @@ import (
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
-	"github.com/berth-engine/berth/cmd/berth/commands/format"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
 )
 
@@ -55,30 +54,9 @@ func runInspect(ctx context.Context, c *cli.CLI, opts *inspectOptions, names []s
 		return fmt.Errorf("%q is not a valid value for --type", opts.objectType)
 	}
 
-	inspector, err := format.NewInspector(c.Out(), opts.format)
-	if err != nil {
-		return err
-	}
-	apiClient, err := c.Client(ctx)
-	if err != nil {
-		return err
-	}
-
-	var errs []error
-	for _, name := range names {
-		typed, raw, err := inspectObject(ctx, apiClient, opts, name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := inspector.Add(typed, raw); err != nil {
-			return err
-		}
-	}
-	if err := inspector.Flush(); err != nil {
-		return err
-	}
-	return cli.JoinErrors(errs)
+	return c.Inspect(ctx, opts.format, names, func(ctx context.Context, apiClient *client.Client, name string) (any, []byte, error) {
+		return inspectObject(ctx, apiClient, opts, name)
+	})
 }
 
 // inspectObject tries each allowed type in turn. A name that matches no
