@@ -63,10 +63,13 @@ func killShim(ctx context.Context, stateDir string) {
 }
 
 // hasRuntimeState reports whether a container that is not running left
-// runtime state behind: a bundle directory or a network endpoint.
+// runtime state behind: a bundle directory, a network namespace or a
+// network endpoint.
 func (e *Engine) hasRuntimeState(c *ctr.Container) bool {
-	if _, err := os.Stat(e.bundleDir(c.ID)); err == nil {
-		return true
+	for _, path := range []string{e.bundleDir(c.ID), filepath.Join(e.netnsDir(), c.ID)} {
+		if _, err := os.Stat(path); err == nil {
+			return true
+		}
 	}
 	_, attached := e.network.Endpoint(c.ID)
 	return attached

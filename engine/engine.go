@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.network, err = network.New(ctx, network.Config{
 		StateDir:   filepath.Join(cfg.DataRoot, "networks"),
-		NetNSDir:   filepath.Join(cfg.ExecRoot, "netns"),
+		NetNSDir:   e.netnsDir(),
 		Bridge:     cfg.Bridge,
 		BridgeCIDR: cfg.BridgeCIDR,
 		Table:      "berth-" + cfg.Bridge,
@@ -143,6 +143,10 @@ func (e *Engine) pruneLayers(ctx context.Context) {
 	if len(pruned) > 0 {
 		log.FromContext(ctx).Info("pruned unused layers", "count", len(pruned))
 	}
+}
+
+func (e *Engine) netnsDir() string {
+	return filepath.Join(e.cfg.ExecRoot, "netns")
 }
 
 func (e *Engine) bundleDir(id string) string {

@@ -311,13 +311,45 @@ func configureContainerSide(ns netns.NsHandle, ep *Endpoint) error {
 	return nil
 }
 
+// stableVethName is the host-side veth name Attach tries first for a
+// container: "veth" and 7 hex digits of the container ID's SHA-256.
+func stableVethName(containerID string) string {
+	sum := sha256.Sum256([]byte(containerID))
+	return "veth" + hex.EncodeToString(sum[:])[:7]
+}
+
+// deleteStaleVeth deletes the veth a crashed Attach of containerID left on
+// the bridge, if there is one that no endpoint uses. The caller holds m.mu.
+func (m *Manager) deleteStaleVeth(ctx context.Context, containerID string) error {
+	name := stableVethName(containerID)
+	if m.hostIfNameInUse(name) {
+		return nil
+	}
+	link, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up link %s: %w", name, err)
+	}
+	bridge, err := netlink.LinkByName(m.cfg.Bridge)
+	if err != nil || link.Attrs().MasterIndex != bridge.Attrs().Index {
+		return nil
+	}
+	log.FromContext(ctx).Info("deleting veth left by an interrupted attach", "veth", name)
+	if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete stale veth %s: %w", name, err)
+	}
+	return nil
+}
+
 // vethName returns "veth" and 7 hex digits of the container ID's SHA-256, so
 // that a pair left by a crashed Attach is found again. A leftover on our
 // bridge that no endpoint uses is deleted. A name taken by any other link
 // falls back to random digits.
 func (m *Manager) vethName(ctx context.Context, containerID string, bridgeIndex int) (string, error) {
-	sum := sha256.Sum256([]byte(containerID))
-	name := "veth" + hex.EncodeToString(sum[:])[:7]
+	name := stableVethName(containerID)
 
 	link, err := netlink.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
@@ -395,7 +427,12 @@ func (m *Manager) Detach(ctx context.Context, containerID string) error {
 	}
 	ep, ok := m.endpoints[containerID]
 	if !ok {
-		return removeNetNS(filepath.Join(m.cfg.NetNSDir, containerID))
+		// A crash during Attach can leave the namespace and the veth pair
+		// without a recorded endpoint.
+		if err := removeNetNS(filepath.Join(m.cfg.NetNSDir, containerID)); err != nil {
+			return err
+		}
+		return m.deleteStaleVeth(ctx, containerID)
 	}
 
 	var errs []error
