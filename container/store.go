@@ -113,7 +113,7 @@ func (s *Store) save(c *Container) error {
 	return atomicfile.WriteJSON(filepath.Join(s.Dir(c.ID), recordFile), c, 0o600)
 }
 
-// Delete forgets c and removes its directory.
+// Delete removes c from the index and deletes its directory.
 func (s *Store) Delete(c *Container) error {
 	s.mu.Lock()
 	delete(s.byID, c.ID)

@@ -1,7 +1,7 @@
-// Package daemon runs berth's engine behind the Engine API on a unix socket:
-// it parses dockerd-style settings, locks the roots against a second
-// daemon, opens the engine, serves the API and shuts down on a signal while
-// containers keep running under their shims.
+// Package daemon runs berth's engine behind the Engine API on a unix socket.
+// It locks the exec root against a second daemon, opens the engine and
+// serves the API until a signal stops it. Containers keep running under
+// their shims after it stops.
 package daemon
 
 import (

@@ -24,8 +24,8 @@ func (e *Engine) monitor(c *ctr.Container, client *shim.Client) {
 	status, err := client.Wait(ctx)
 	lost := false
 	if err != nil {
-		// The shim went away before it answered: its exit file is the
-		// record of what happened.
+		// The shim went away before it responded, so its exit file is
+		// the record of what happened.
 		st, readErr := shim.ReadExit(e.bundleDir(c.ID))
 		if readErr != nil {
 			log.FromContext(ctx).Error("shim exited without an exit status", log.Err(err))

@@ -21,7 +21,7 @@ const (
 	restartResetAfter = 10 * time.Second
 )
 
-// shouldRestart reports whether the restart policy of c asks for a restart
+// shouldRestart reports whether the restart policy of c requires a restart
 // after an exit with status. The caller holds c's lock.
 func shouldRestart(c *ctr.Container, status shim.ExitStatus, stoppedByUser bool) bool {
 	policy := c.HostConfig.RestartPolicy

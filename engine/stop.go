@@ -25,11 +25,12 @@ const defaultStopTimeout = 10
 // killWait bounds the wait for a container to exit after SIGKILL.
 const killWait = 30 * time.Second
 
-// shimCallTimeout bounds a signal request to a shim, so that a shim that
-// stopped answering fails the request instead of hanging it.
+// shimCallTimeout bounds a signal request to a shim, so that a request to a
+// shim that no longer responds fails instead of hanging.
 const shimCallTimeout = 10 * time.Second
 
-// sendSignal asks the container's shim to send sig to the container's process.
+// sendSignal requests that the container's shim send sig to the container's
+// process.
 func sendSignal(ctx context.Context, client *shim.Client, sig syscall.Signal) error {
 	ctx, cancel := context.WithTimeout(ctx, shimCallTimeout)
 	defer cancel()

@@ -63,7 +63,7 @@ func (e *Engine) signalExit(id string) {
 	t.exit = make(chan struct{})
 }
 
-// signalRemoved wakes everyone waiting for the removal of id and forgets
+// signalRemoved wakes everyone waiting for the removal of id and deletes
 // its bookkeeping.
 func (e *Engine) signalRemoved(id string) {
 	e.mu.Lock()

@@ -15,7 +15,8 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 )
 
-// runcContainers lists the containers runc knows under the daemon's root.
+// runcContainers lists the containers in runc's state under the daemon's
+// root.
 func (d *daemon) runcContainers(t *testing.T) []string {
 	t.Helper()
 	out, err := exec.Command("runc", "--root", filepath.Join(d.execRoot, "runc"), "list", "-q").Output()

@@ -30,7 +30,7 @@ i=0
 until curl -fsS http://127.0.0.1:8000/; do
 	i=$((i + 1))
 	if [ "$i" -ge 50 ]; then
-		echo "the web app did not answer on port 8000" >&2
+		echo "the web app did not respond on port 8000" >&2
 		$berth logs webapp-demo >&2
 		exit 1
 	fi

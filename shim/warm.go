@@ -33,7 +33,7 @@ type Launcher struct {
 type warmShim struct {
 	cmd      *exec.Cmd
 	readyR   *os.File // the create result, as for a cold shim
-	optionsW *os.File // where the Options go
+	optionsW *os.File // write end of the options pipe
 }
 
 // NewLauncher returns a Launcher for shims running binary (DefaultShimBinary
@@ -107,7 +107,7 @@ func (l *Launcher) refill(ctx context.Context) {
 }
 
 // startWarmShim starts `<binary> shim --options-fd 4 --ready-fd 3` in a new
-// session, with its output discarded until it knows its state directory.
+// session, with its output discarded until it has read its state directory.
 func startWarmShim(binary string) (*warmShim, error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
