@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"runtime/debug"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
