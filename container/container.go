@@ -35,6 +35,10 @@ type Container struct {
 
 	State        State
 	RestartCount int
+	// ManuallyStopped is set when a user stopped or killed the container,
+	// and keeps restart policies other than always from restarting it,
+	// even across daemon restarts.
+	ManuallyStopped bool `json:",omitempty"`
 
 	Network *Endpoint `json:",omitempty"`
 

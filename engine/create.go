@@ -133,6 +133,10 @@ func checkHostConfig(hc *container.HostConfig) error {
 	if hc.RestartPolicy.MaximumRetryCount < 0 {
 		return fmt.Errorf("invalid restart policy: maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
 	}
+	if hc.RestartPolicy.MaximumRetryCount > 0 && hc.RestartPolicy.Name != container.RestartPolicyOnFailure {
+		return fmt.Errorf("invalid restart policy: maximum retry count can only be used with 'on-failure': %w",
+			errdefs.ErrInvalidArgument)
+	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return fmt.Errorf("can't create 'AutoRemove' container with restart policy: %w", errdefs.ErrInvalidArgument)
 	}
@@ -210,7 +214,8 @@ func mergeImageConfig(req *container.Config, img image.Image) *container.Config 
 }
 
 // mergeEnv returns base with each variable of override replacing the one of
-// the same name.
+// the same name. An override without "=" (a name the client had no value
+// for) removes the variable, as Docker does.
 func mergeEnv(base, override []string) []string {
 	out := append([]string{}, base...)
 	index := map[string]int{}
@@ -218,14 +223,26 @@ func mergeEnv(base, override []string) []string {
 		index[envName(kv)] = i
 	}
 	for _, kv := range override {
-		if i, ok := index[envName(kv)]; ok {
+		i, ok := index[envName(kv)]
+		switch {
+		case !strings.Contains(kv, "="):
+			if ok {
+				out[i] = ""
+			}
+		case ok:
 			out[i] = kv
-			continue
+		default:
+			index[envName(kv)] = len(out)
+			out = append(out, kv)
 		}
-		index[envName(kv)] = len(out)
-		out = append(out, kv)
 	}
-	return out
+	kept := out[:0]
+	for _, kv := range out {
+		if kv != "" {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
 }
 
 func envName(kv string) string {

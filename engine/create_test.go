@@ -134,8 +134,8 @@ func TestPortBindings(t *testing.T) {
 
 func TestMergeEnv(t *testing.T) {
 	t.Parallel()
-	got := mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4", "A"})
-	assert.Check(t, is.DeepEqual(got, []string{"A", "B=3", "C=4"}))
+	got := mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4", "A", "UNSET"})
+	assert.Check(t, is.DeepEqual(got, []string{"B=3", "C=4"}))
 }
 
 func TestWithoutLoopbackNameservers(t *testing.T) {

@@ -117,6 +117,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.restore(ctx)
 	e.restoreNetwork(ctx)
 	e.pruneLayers(ctx)
+	e.restartByPolicy(ctx)
 	return e, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-engine/berth/api/server"
 	ctr "github.com/berth-engine/berth/container"
@@ -123,7 +125,10 @@ func (e *Engine) fillNetwork(c *ctr.Container, ns *container.NetworkSettings) {
 
 // ContainerList returns the containers matching opts, newest first.
 func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOptions) ([]container.Summary, error) {
-	filter, err := newContainerFilter(opts.Filters)
+	filter, err := newContainerFilter(opts.Filters, func(ref string) (digest.Digest, bool) {
+		img, err := e.images.Get(ctx, ref)
+		return img.ID, err == nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +233,18 @@ func statusText(c *ctr.Container) string {
 // containerFilter is the parsed `filters` query of a container listing.
 type containerFilter struct {
 	filters map[string][]string
+	names   map[string]*regexp.Regexp
+	// ancestors are the image IDs the ancestor values resolve to.
+	ancestors map[string]digest.Digest
 }
 
 var containerFilterKeys = map[string]bool{
 	"id": true, "name": true, "label": true, "status": true, "ancestor": true, "exited": true,
 }
 
-func newContainerFilter(filters map[string][]string) (*containerFilter, error) {
+// newContainerFilter parses filters; resolve finds the image ID of an
+// ancestor value.
+func newContainerFilter(filters map[string][]string, resolve func(string) (digest.Digest, bool)) (*containerFilter, error) {
 	for k := range filters {
 		if !containerFilterKeys[k] {
 			return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
@@ -245,7 +255,20 @@ func newContainerFilter(filters map[string][]string) (*containerFilter, error) {
 			return nil, fmt.Errorf("invalid filter 'status=%s': %w", status, errdefs.ErrInvalidArgument)
 		}
 	}
-	return &containerFilter{filters: filters}, nil
+	f := &containerFilter{filters: filters, names: map[string]*regexp.Regexp{}, ancestors: map[string]digest.Digest{}}
+	for _, name := range filters["name"] {
+		re, err := regexp.Compile(name)
+		if err != nil {
+			return nil, fmt.Errorf("invalid filter 'name=%s': %w: %w", name, err, errdefs.ErrInvalidArgument)
+		}
+		f.names[name] = re
+	}
+	for _, ref := range filters["ancestor"] {
+		if id, ok := resolve(ref); ok {
+			f.ancestors[ref] = id
+		}
+	}
+	return f, nil
 }
 
 func (f *containerFilter) match(c *ctr.Container) bool {
@@ -272,12 +295,17 @@ func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
 	case "id":
 		return strings.HasPrefix(c.ID, value)
 	case "name":
-		return strings.Contains(c.Name, strings.TrimPrefix(value, "/"))
+		// As in Docker, the pattern is a regular expression matched against
+		// the name with its leading slash.
+		return f.names[value].MatchString("/" + c.Name)
 	case "status":
 		return string(c.State.Status) == value
 	case "exited":
 		return c.State.Status == ctr.Exited && fmt.Sprint(c.State.ExitCode) == value
 	case "ancestor":
+		if id, ok := f.ancestors[value]; ok && id == c.Image {
+			return true
+		}
 		return c.ImageName == value || strings.HasPrefix(c.Image.Encoded(), strings.TrimPrefix(value, "sha256:"))
 	case "label":
 		k, v, hasValue := strings.Cut(value, "=")

@@ -45,6 +45,8 @@ func TestContainerFilter(t *testing.T) {
 		{"exit code", map[string][]string{"exited": {"3"}}, true},
 		{"other exit code", map[string][]string{"exited": {"0"}}, false},
 		{"name substring", map[string][]string{"name": {"web"}}, true},
+		{"name regexp", map[string][]string{"name": {"^/web-[0-9]$"}}, true},
+		{"name without slash anchored", map[string][]string{"name": {"^web-1$"}}, false},
 		{"label key", map[string][]string{"label": {"tier"}}, true},
 		{"label value", map[string][]string{"label": {"tier=front"}}, true},
 		{"other label value", map[string][]string{"label": {"tier=back"}}, false},
@@ -55,15 +57,17 @@ func TestContainerFilter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := newContainerFilter(tc.filters)
+			f, err := newContainerFilter(tc.filters, resolveNothing)
 			assert.NilError(t, err)
 			assert.Check(t, is.Equal(f.match(c), tc.match))
 		})
 	}
 
-	_, err := newContainerFilter(map[string][]string{"colour": {"red"}})
+	_, err := newContainerFilter(map[string][]string{"colour": {"red"}}, resolveNothing)
 	assert.Check(t, errdefs.IsInvalidArgument(err))
 }
+
+func resolveNothing(string) (digest.Digest, bool) { return "", false }
 
 func TestStatusText(t *testing.T) {
 	t.Parallel()

@@ -63,11 +63,7 @@ func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.E
 	autoRemove := c.HostConfig.AutoRemove
 	hidden := c.Hidden
 	ranFor := status.ExitedAt.Sub(c.State.StartedAt)
-	t := e.task(c.ID)
-	e.mu.Lock()
-	stoppedByUser := t.stoppedByUser
-	e.mu.Unlock()
-	restart := !e.shuttingDown() && shouldRestart(c, status, stoppedByUser)
+	restart := !e.shuttingDown() && shouldRestart(c, status, c.ManuallyStopped)
 	c.Unlock()
 
 	log.FromContext(ctx).Info("container exited", "exit_code", status.ExitCode)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	ctr "github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/internal/log"
@@ -82,8 +81,32 @@ func (e *Engine) scheduleRestart(ctx context.Context, c *ctr.Container, ranFor t
 		}
 		if err := e.start(e.ctx, c); err != nil && err != errAlreadyStarted {
 			log.FromContext(ctx).Error("restart container", log.Err(err))
-			return
 		}
-		e.publishContainer(c, events.ActionRestart)
 	}()
+}
+
+// restartByPolicy starts, when the daemon starts, the containers whose
+// restart policy says so: those a restart was pending for, those with
+// always, and those with unless-stopped that no user stopped.
+func (e *Engine) restartByPolicy(ctx context.Context) {
+	for _, c := range e.containers.List() {
+		c.Lock()
+		policy := c.HostConfig.RestartPolicy.Name
+		status := c.State.Status
+		due := status == ctr.Restarting ||
+			status == ctr.Exited && (policy == container.RestartPolicyAlways ||
+				policy == container.RestartPolicyUnlessStopped && !c.ManuallyStopped)
+		c.Unlock()
+		if !due || c.Hidden {
+			continue
+		}
+		go func() {
+			cctx := log.With(e.ctx, log.KeyContainer, c.ID)
+			if err := e.start(cctx, c); err != nil && err != errAlreadyStarted {
+				log.FromContext(cctx).Error("start container by its restart policy", log.Err(err))
+				return
+			}
+			log.FromContext(cctx).Info("started container by its restart policy")
+		}()
+	}
 }

@@ -34,6 +34,12 @@ func (e *Engine) ContainerStart(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
+	// A start by a user gives an on-failure policy its full count again.
+	c.Lock()
+	if !c.State.IsRunning() {
+		c.RestartCount = 0
+	}
+	c.Unlock()
 	err = e.start(ctx, c)
 	if err == errAlreadyStarted {
 		return fmt.Errorf("container %s is already started: %w", c.ID, errdefs.ErrNotModified)
@@ -52,10 +58,15 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 	defer t.op.Unlock()
 
 	ctx = log.With(ctx, log.KeyContainer, c.ID)
+	// NOTE: c's lock is held only to read and write its state, not across
+	// the slow steps below, so that listings and inspect never wait for a
+	// start. The task's op lock keeps other starts, stops and removes out.
+	// Config and HostConfig do not change after create.
 	c.Lock()
-	defer c.Unlock()
+	status := c.State.Status
+	c.Unlock()
 
-	switch c.State.Status {
+	switch status {
 	case ctr.Running, ctr.Paused:
 		return errAlreadyStarted
 	case ctr.Removing, ctr.Dead:
@@ -90,7 +101,11 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { e.disconnect(cleanupCtx, c) })
+	cleanups = append(cleanups, func() {
+		c.Lock()
+		e.disconnect(cleanupCtx, c)
+		c.Unlock()
+	})
 
 	if err := e.writeEtcFiles(c); err != nil {
 		return err
@@ -117,7 +132,10 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 		return err
 	}
 
-	client, err := e.shims.Launch(ctx, shim.Options{
+	// A shim that never reports back fails the start instead of hanging it.
+	launchCtx, cancelLaunch := context.WithTimeout(ctx, shimLaunchTimeout)
+	defer cancelLaunch()
+	client, err := e.shims.Launch(launchCtx, shim.Options{
 		ID:         c.ID,
 		Bundle:     bundle,
 		StateDir:   bundle,
@@ -139,19 +157,26 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 
 	e.connectAttachers(ctx, c, client)
 
-	if err := client.Start(ctx); err != nil {
+	startCtx, cancelStart := context.WithTimeout(ctx, shimCallTimeout)
+	defer cancelStart()
+	if err := client.Start(startCtx); err != nil {
 		return err
 	}
-	if err := c.State.SetRunning(client.Pid(), time.Now().UTC()); err != nil {
-		return err
+	c.Lock()
+	err = c.State.SetRunning(client.Pid(), time.Now().UTC())
+	if err == nil {
+		c.ManuallyStopped = false
+		if saveErr := e.containers.Save(c); saveErr != nil {
+			log.FromContext(ctx).Warn("save container state", log.Err(saveErr))
+		}
 	}
-	if err := e.containers.Save(c); err != nil {
-		log.FromContext(ctx).Warn("save container state", log.Err(err))
+	c.Unlock()
+	if err != nil {
+		return err
 	}
 
 	e.mu.Lock()
 	t.shim = client
-	t.stoppedByUser = false
 	e.mu.Unlock()
 	go e.monitor(c, client)
 
@@ -163,13 +188,18 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 }
 
 // recordStartFailure stores the error of a failed start the way Docker
-// shows it: the container is exited with 127 when the command was not
-// found, 126 when it cannot be executed, and 128 otherwise.
+// shows it: exit code 127 when the command was not found, 126 when it
+// cannot be executed, and 128 otherwise. A container that never ran stays
+// created; one being restarted by its policy is exited.
 func (e *Engine) recordStartFailure(ctx context.Context, c *ctr.Container, err error) {
-	code := shim.ExitCodeForStartError(err)
-	if c.State.Status == ctr.Created || c.State.Status == ctr.Exited {
-		c.State.Status = ctr.Exited
-		c.State.ExitCode = code
+	c.Lock()
+	defer c.Unlock()
+	switch c.State.Status {
+	case ctr.Created, ctr.Exited, ctr.Restarting:
+		if c.State.Status == ctr.Restarting {
+			c.State.Status = ctr.Exited
+		}
+		c.State.ExitCode = shim.ExitCodeForStartError(err)
 		c.State.Error = err.Error()
 		c.State.FinishedAt = time.Now().UTC()
 	}
@@ -218,6 +248,7 @@ func (e *Engine) connect(ctx context.Context, c *ctr.Container) (string, error) 
 		}
 		ports[port] = append(ports[port], mobynet.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(int(b.HostPort))})
 	}
+	c.Lock()
 	c.Network = &ctr.Endpoint{
 		Bridge:     ep.Bridge,
 		IPAddress:  ep.Address,
@@ -225,6 +256,7 @@ func (e *Engine) connect(ctx context.Context, c *ctr.Container) (string, error) 
 		MacAddress: ep.MAC,
 		Ports:      ports,
 	}
+	c.Unlock()
 	return ep.NetNSPath, nil
 }
 
@@ -343,6 +375,7 @@ func (e *Engine) specOptions(c *ctr.Container, rootfs, netnsPath string) spec.Op
 		Cwd:            c.Config.WorkingDir,
 		User:           c.Config.User,
 		Terminal:       c.Config.Tty,
+		ConsoleSize:    c.HostConfig.ConsoleSize,
 		Hostname:       c.Config.Hostname,
 		NetNSPath:      netnsPath,
 		HostsPath:      filepath.Join(dir, "hosts"),

@@ -25,6 +25,10 @@ const defaultStopTimeout = 10
 // killWait bounds the wait for a container to exit after SIGKILL.
 const killWait = 30 * time.Second
 
+// shimLaunchTimeout bounds the wait for a new shim to report that it
+// created the container.
+const shimLaunchTimeout = time.Minute
+
 // shimCallTimeout bounds a signal request to a shim, so that a request to a
 // shim that no longer responds fails instead of hanging.
 const shimCallTimeout = 10 * time.Second
@@ -140,11 +144,25 @@ func (e *Engine) ContainerKill(ctx context.Context, ref string, signal string) e
 			return err
 		}
 	}
+	c.Lock()
+	restarting := c.State.Status == ctr.Restarting
+	stopSignal := c.Config.StopSignal
+	c.Unlock()
+	if restarting {
+		// Killing a container that waits for its policy restart cancels
+		// the restart.
+		e.markStoppedByUser(c)
+		return nil
+	}
 	client := e.shimOf(c.ID)
 	if client == nil || !e.isRunning(c) {
 		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
-	e.markStoppedByUser(c)
+	// Only a signal meant to end the container turns its restart policy
+	// off; a reload signal such as SIGHUP leaves it on, as in Docker.
+	if sig == unix.SIGKILL || isStopSignal(sig, stopSignal) {
+		e.markStoppedByUser(c)
+	}
 	exited := e.exitChannel(c.ID)
 	if err := sendSignal(ctx, client, sig); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
@@ -169,6 +187,7 @@ func (e *Engine) ContainerRestart(ctx context.Context, ref string, signal string
 	t := e.task(c.ID)
 	t.op.Lock()
 	if e.isRunning(c) {
+		e.markStoppedByUser(c)
 		if err := e.stop(ctx, c, signal, timeout); err != nil {
 			t.op.Unlock()
 			return err
@@ -186,19 +205,16 @@ func (e *Engine) ContainerRestart(ctx context.Context, ref string, signal string
 // markStoppedByUser keeps the restart policy from restarting c after the
 // exit that a user's stop or kill causes, and cancels a pending restart.
 func (e *Engine) markStoppedByUser(c *ctr.Container) {
-	t := e.task(c.ID)
-	e.mu.Lock()
-	t.stoppedByUser = true
-	e.mu.Unlock()
-
 	c.Lock()
 	defer c.Unlock()
+	c.ManuallyStopped = true
 	if c.State.Status == ctr.Restarting {
-		if err := c.State.Move(ctr.Exited); err == nil {
-			if err := e.containers.Save(c); err != nil {
-				log.FromContext(e.ctx).Warn("save container state", log.KeyContainer, c.ID, log.Err(err))
-			}
+		if err := c.State.Move(ctr.Exited); err != nil {
+			log.FromContext(e.ctx).Warn("cancel pending restart", log.KeyContainer, c.ID, log.Err(err))
 		}
+	}
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(e.ctx).Warn("save container state", log.KeyContainer, c.ID, log.Err(err))
 	}
 }
 
@@ -227,12 +243,15 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	if _, err := e.containers.Get(c.ID); err != nil {
 		return err
 	}
+	c.Lock()
+	status := c.State.Status
+	c.Unlock()
+	if !force && (status == ctr.Running || status == ctr.Paused || status == ctr.Restarting) {
+		return fmt.Errorf("You cannot remove a %s container %s. "+
+			"Stop the container before attempting removal or force remove: %w", status, c.ID, errdefs.ErrConflict)
+	}
 	e.markStoppedByUser(c)
 	if e.isRunning(c) {
-		if !force {
-			return fmt.Errorf("You cannot remove a running container %s. "+
-				"Stop the container before attempting removal or force remove: %w", c.ID, errdefs.ErrConflict)
-		}
 		if err := e.kill(ctx, c, e.exitChannel(c.ID), unix.SIGKILL); err != nil {
 			return err
 		}
@@ -325,4 +344,14 @@ func realtimeSignal(name string) (syscall.Signal, bool) {
 		return 0, false
 	}
 	return syscall.Signal(sig), true
+}
+
+// isStopSignal reports whether sig is the container's stop signal, SIGTERM
+// when it names none.
+func isStopSignal(sig syscall.Signal, stopSignal string) bool {
+	if stopSignal == "" {
+		return sig == unix.SIGTERM
+	}
+	want, err := ParseSignal(stopSignal)
+	return err == nil && sig == want
 }

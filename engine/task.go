@@ -25,9 +25,6 @@ type task struct {
 	// shim before the process runs, so they see all of its output.
 	attachers []*pendingAttach
 
-	// stoppedByUser is set by stop and kill, so that the exit they cause
-	// does not trigger the restart policy, and cleared by start.
-	stoppedByUser bool
 	// restartDelay is the last back-off of the restart policy.
 	restartDelay time.Duration
 }

@@ -343,3 +343,65 @@ func TestUnsupportedMountsRejected(t *testing.T) {
 		assert.Check(t, is.Contains(r.stderr, "not supported yet"))
 	}
 }
+
+func TestRestartPolicyEdgeCases(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+
+	// A reload signal leaves the policy on: the later crash is restarted.
+	d.must("run", "-d", "--name", "reload", "--restart", "always", "busybox", "sh", "-c",
+		"trap 'echo reloaded' HUP; while [ ! -f /tmp/die ]; do sleep 0.1; done; exit 1")
+	d.must("kill", "-s", "HUP", "reload")
+	waitFor(t, "the reload to be logged", 10*time.Second, func() bool {
+		return strings.Contains(d.must("logs", "reload"), "reloaded")
+	})
+	pid := strings.TrimSpace(d.must("inspect", "-f", "{{.State.Pid}}", "reload"))
+	assert.NilError(t, os.WriteFile("/proc/"+pid+"/root/tmp/die", nil, 0o644))
+	waitFor(t, "a restart after the crash", 10*time.Second, func() bool {
+		return strings.TrimSpace(d.must("inspect", "-f", "{{.RestartCount}}", "reload")) != "0"
+	})
+
+	// A restart that cannot start the command ends in exited, not in a
+	// restarting state for ever.
+	d.must("run", "-d", "--name", "selfdel", "--restart", "always", "busybox", "sh", "-c", "rm /bin/sh; exit 1")
+	waitFor(t, "the failed restart to be recorded", 15*time.Second, func() bool {
+		return strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "selfdel")) == "exited"
+	})
+	assert.Check(t, is.Contains(d.must("inspect", "-f", "{{.State.Error}}", "selfdel"), "executable file not found"))
+
+	// rm without -f refuses a container that waits for its restart.
+	d.must("run", "-d", "--name", "looping", "--restart", "always", "busybox", "sh", "-c", "exit 2")
+	d.must("stop", "looping")
+	d.must("rm", "looping")
+
+	// Docker allows a retry count only with on-failure.
+	r, err := d.run("run", "-d", "--restart", "always:3", "busybox", "true")
+	assert.NilError(t, err)
+	assert.Check(t, r.code != 0, r.String())
+}
+
+func TestDaemonRestartStartsAlwaysContainers(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+
+	d.must("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
+	d.must("run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.must("stop", "-t", "0", "unless")
+	d.stop()
+	d.start()
+	waitFor(t, "the always container to run again", 15*time.Second, func() bool {
+		return strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "always")) == "running"
+	})
+	assert.Check(t, is.Equal(strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "unless")), "exited"))
+}
+
+func TestEnvWithoutValueUnsetsVariable(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+
+	r, err := d.run("run", "--rm", "-e", "BERTH_TEST_UNSET_VARIABLE", "-e", "SET=1", "busybox", "env")
+	assert.NilError(t, err)
+	assert.Equal(t, r.code, 0, r.String())
+	assert.Check(t, is.Contains(r.stdout, "SET=1"))
+	assert.Check(t, !strings.Contains(r.stdout, "BERTH_TEST_UNSET_VARIABLE"))
+}

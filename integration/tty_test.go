@@ -152,3 +152,14 @@ func TestDetachKeysLeaveContainerRunning(t *testing.T) {
 		return strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "detached")) == "exited"
 	})
 }
+
+func TestTerminalStartsWithClientSize(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+
+	// stty runs at once, before any resize request could arrive, so it
+	// sees the size given at create.
+	term := d.runTerminal("run", "-it", "--rm", "busybox", "stty", "size")
+	term.expect("24 80")
+	assert.Check(t, is.Equal(term.exitCode(), 0))
+}

@@ -69,10 +69,13 @@ func (l *Launcher) Launch(ctx context.Context, opts Options) (*Client, error) {
 	return launch(ctx, opts, func() (*exec.Cmd, *os.File, error) {
 		defer warm.optionsW.Close()
 		if err := writeMessage(warm.optionsW, opts); err != nil {
+			// The waiting shim died (killed, or crashed at start-up): a
+			// freshly started one takes its place.
+			log.FromContext(ctx).Warn("waiting shim is gone; starting a new one", log.Err(err))
 			warm.cmd.Process.Kill()
 			warm.cmd.Wait()
 			warm.readyR.Close()
-			return nil, nil, fmt.Errorf("hand options to waiting shim: %w", err)
+			return startShim(opts)
 		}
 		return warm.cmd, warm.readyR, nil
 	})

@@ -96,7 +96,7 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 	default:
 		log.FromContext(ctx).Error("attach stream failed", log.KeyContainer, id, log.Err(err))
 		if !tty {
-			_, _ = newStdWriter(out, stdcopy.Systemerr).Write([]byte(err.Error()))
+			_, _ = newStdWriter(out, stdcopy.Systemerr).Write([]byte(errorMessage(err)))
 		}
 	}
 	return nil

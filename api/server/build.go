@@ -185,8 +185,8 @@ func (b *buildOutput) writeMessage(m any) error {
 
 func (b *buildOutput) writeError(err error) error {
 	return b.writeMessage(streamError{
-		ErrorDetail: jsonstream.Error{Message: err.Error()},
-		Error:       err.Error(),
+		ErrorDetail: jsonstream.Error{Message: errorMessage(err)},
+		Error:       errorMessage(err),
 	})
 }
 

@@ -122,7 +122,7 @@ func (s *Server) getContainerLogs(w http.ResponseWriter, r *http.Request, vars m
 	case err != nil && ctx.Err() == nil:
 		log.FromContext(ctx).Error("log stream failed", log.KeyContainer, id, log.Err(err))
 		if !tty {
-			_, _ = newStdWriter(w, stdcopy.Systemerr).Write([]byte(err.Error()))
+			_, _ = newStdWriter(w, stdcopy.Systemerr).Write([]byte(errorMessage(err)))
 		}
 	case !started:
 		start()
