@@ -82,7 +82,11 @@ func (s *Server) getContainerJSON(w http.ResponseWriter, r *http.Request, vars m
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	body, err := inspectForVersion(resp, version.FromContext(r.Context()))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, body)
 }
 
 // postContainerStart starts a container. A backend error wrapping
