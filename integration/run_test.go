@@ -350,7 +350,10 @@ func TestRestartPolicyEdgeCases(t *testing.T) {
 
 	// A reload signal leaves the policy on: the later crash is restarted.
 	d.must("run", "-d", "--name", "reload", "--restart", "always", "busybox", "sh", "-c",
-		"trap 'echo reloaded' HUP; while [ ! -f /tmp/die ]; do sleep 0.1; done; exit 1")
+		"trap 'echo reloaded' HUP; echo ready; while [ ! -f /tmp/die ]; do sleep 0.1; done; exit 1")
+	waitFor(t, "the HUP trap to be set", 10*time.Second, func() bool {
+		return strings.Contains(d.must("logs", "reload"), "ready")
+	})
 	d.must("kill", "-s", "HUP", "reload")
 	waitFor(t, "the reload to be logged", 10*time.Second, func() bool {
 		return strings.Contains(d.must("logs", "reload"), "reloaded")
