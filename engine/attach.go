@@ -271,5 +271,10 @@ func (e *Engine) ContainerResize(ctx context.Context, ref string, height, width 
 	if client == nil {
 		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
-	return client.Resize(ctx, uint16(height), uint16(width))
+	if err := client.Resize(ctx, uint16(height), uint16(width)); err != nil {
+		// The terminal goes away with the process: a resize that races the
+		// exit is a request for a container that no longer runs.
+		return fmt.Errorf("Container %s is not running (resize terminal: %v): %w", c.ID, err, errdefs.ErrConflict)
+	}
+	return nil
 }

@@ -11,11 +11,15 @@ echo "--- building berth"
 go build -o bin/berth ./cmd/berth
 berth=./bin/berth
 
-echo "--- importing busybox:latest from /bin/busybox"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-scripts/busybox-rootfs.sh "$tmp/busybox.tar"
-$berth import -c 'CMD ["sh"]' "$tmp/busybox.tar" busybox:latest
+if $berth image inspect busybox:latest >/dev/null 2>&1; then
+	echo "--- busybox:latest is already there"
+else
+	echo "--- importing busybox:latest from /bin/busybox"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	scripts/busybox-rootfs.sh "$tmp/busybox.tar"
+	$berth import -c 'CMD ["sh"]' "$tmp/busybox.tar" busybox:latest
+fi
 
 echo "--- building the example image"
 $berth build -t webapp:latest examples/webapp

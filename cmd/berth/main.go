@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,7 +34,13 @@ func newRootCommand() *cobra.Command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := newRootCommand().ExecuteContext(ctx)
+	cause := context.Cause(ctx)
 	stop()
+	if err != nil && cause != nil && (errors.Is(err, context.Canceled) || errors.Is(err, cause)) {
+		// Like a client killed by Ctrl-C, without a message: the error only
+		// says that the signal cancelled the command.
+		os.Exit(130)
+	}
 	if err != nil {
 		os.Exit(commands.HandleError(os.Stderr, err))
 	}

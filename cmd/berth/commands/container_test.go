@@ -295,7 +295,8 @@ func TestRemoveContinuesOnError(t *testing.T) {
 
 	forced := runBerth(t, daemon, nil, "container", "rm", "-f", "missing")
 	assert.Equal(t, forced.code, 0)
-	assert.Equal(t, forced.stderr, "")
+	assert.Equal(t, forced.stdout, "")
+	assert.Equal(t, forced.stderr, "Error response from daemon: No such container: missing\n")
 }
 
 func TestStopTimeoutQuery(t *testing.T) {

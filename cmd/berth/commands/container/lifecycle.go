@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/moby/moby/client"
@@ -101,11 +102,22 @@ func forEachContainer(ctx context.Context, c *cli.CLI, names []string,
 
 	var errs []error
 	for _, name := range names {
-		if err := action(ctx, apiClient, name); err != nil {
+		err := action(ctx, apiClient, name)
+		var skipped *skippedError
+		switch {
+		case errors.As(err, &skipped):
+			fmt.Fprintln(c.Err(), skipped.cause.Error())
+		case err != nil:
 			errs = append(errs, err)
-			continue
+		default:
+			fmt.Fprintln(c.Out(), name)
 		}
-		fmt.Fprintln(c.Out(), name)
 	}
 	return cli.JoinErrors(errs)
 }
+
+// skippedError marks a failure that forEachContainer reports on stderr
+// without failing the command, such as rm -f of a missing container.
+type skippedError struct{ cause error }
+
+func (e *skippedError) Error() string { return e.cause.Error() }

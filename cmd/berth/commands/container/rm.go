@@ -29,8 +29,9 @@ func NewRmCommand(c *cli.CLI) *cobra.Command {
 			return forEachContainer(cmd.Context(), c, args, func(ctx context.Context, apiClient *client.Client, name string) error {
 				_, err := apiClient.ContainerRemove(ctx, name, remove)
 				if opts.force && cerrdefs.IsNotFound(err) {
-					// Like Docker, rm -f of a missing container succeeds.
-					return nil
+					// Like Docker, rm -f of a missing container reports it
+					// but succeeds.
+					return &skippedError{cause: err}
 				}
 				return err
 			})
