@@ -65,6 +65,8 @@ func TestWebAppEndToEnd(t *testing.T) {
 	assert.Check(t, is.Contains(ps, "web"))
 	assert.Check(t, is.Contains(ps, fmt.Sprintf("0.0.0.0:%d->3000/tcp", port)))
 	assert.Check(t, is.Contains(d.must("container", "ls"), id[:12]))
+	assert.Check(t, is.Equal(d.must("port", "web"), fmt.Sprintf("3000/tcp -> 0.0.0.0:%d\n", port)))
+	assert.Check(t, is.Equal(d.must("container", "port", "web", "3000"), fmt.Sprintf("0.0.0.0:%d\n", port)))
 
 	// httpd logs each request to stderr after it has sent the response.
 	waitFor(t, "httpd to log the requests", 5*time.Second, func() bool {

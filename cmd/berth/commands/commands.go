@@ -58,6 +58,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewStartCommand(c),
 		container.NewStopCommand(c),
 		container.NewWaitCommand(c),
+		container.NewPortCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

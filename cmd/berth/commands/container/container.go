@@ -32,6 +32,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewStartCommand(c),
 		NewStopCommand(c),
 		NewWaitCommand(c),
+		NewPortCommand(c),
 	)
 	return cmd
 }
