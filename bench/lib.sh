@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o bin/berth ./cmd/berth
+CGO_ENABLED=0 go build -o bin/berth ./cmd/berth
 scripts/busybox-rootfs.sh "$work/busybox.tar"
 ./bin/berth daemon -H "unix://$sock" --data-root "$work/data" --exec-root "$work/exec" \
 	--bridge "$bridge" --bip "$bip" >"$work/daemon.log" 2>&1 &

@@ -57,7 +57,9 @@ func setup(dir string) error {
 		return err
 	}
 	berthBinary = filepath.Join(dir, "berth")
+	// The same static binary the scripts build.
 	build := exec.Command("go", "build", "-o", berthBinary, "./cmd/berth")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/berth: %v\n%s", err, out)

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds berth, makes the busybox base image, builds the example web app
-# and serves it on http://127.0.0.1:8000 from a container.
+# Builds berth as one static binary, makes the busybox base image, builds
+# the example web app and serves it on http://127.0.0.1:8000 from a
+# container.
 set -eu
 cd "$(dirname "$0")/.."
 PATH=$PATH:/usr/local/go/bin
@@ -8,7 +9,7 @@ export PATH
 
 scripts/install-deps.sh
 echo "--- building berth"
-go build -o bin/berth ./cmd/berth
+CGO_ENABLED=0 go build -o bin/berth ./cmd/berth
 berth=./bin/berth
 
 if $berth image inspect busybox:latest >/dev/null 2>&1; then

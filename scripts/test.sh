@@ -8,5 +8,5 @@ export PATH
 
 scripts/install-deps.sh
 go vet ./...
-go build -o bin/berth ./cmd/berth
+CGO_ENABLED=0 go build -o bin/berth ./cmd/berth
 go test -count=1 -timeout 60m ./...
