@@ -94,6 +94,7 @@ func (e *Engine) stop(ctx context.Context, c *ctr.Container, signal string, time
 	if err := sendSignal(ctx, client, sig); err != nil {
 		log.FromContext(ctx).Warn("send stop signal", log.KeyContainer, c.ID, "signal", sig, log.Err(err))
 	}
+	e.thawAfterSignal(ctx, c)
 
 	var grace <-chan time.Time
 	if seconds >= 0 {
@@ -122,6 +123,7 @@ func (e *Engine) kill(ctx context.Context, c *ctr.Container, exited <-chan struc
 	if err := sendSignal(ctx, client, sig); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	e.thawAfterSignal(ctx, c)
 	select {
 	case <-exited:
 		return nil
@@ -167,6 +169,7 @@ func (e *Engine) ContainerKill(ctx context.Context, ref string, signal string) e
 	if err := sendSignal(ctx, client, sig); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	e.thawAfterSignal(ctx, c)
 	e.publishContainer(c, events.ActionKill)
 	if sig == unix.SIGKILL {
 		select {

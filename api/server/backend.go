@@ -15,6 +15,7 @@ import (
 // Backend is everything the API server needs from the engine.
 type Backend interface {
 	ContainerBackend
+	ContainerPauser
 	ImageBackend
 	BuildBackend
 	SystemBackend
@@ -95,6 +96,12 @@ type ContainerBackend interface {
 	// ContainerLogs calls fn for each log line in order until the log ends,
 	// or, with Follow, until the container stops or ctx is cancelled.
 	ContainerLogs(ctx context.Context, nameOrID string, opts LogsOptions, fn func(LogMessage) error) error
+}
+
+// ContainerPauser freezes and thaws the processes of containers.
+type ContainerPauser interface {
+	ContainerPause(ctx context.Context, nameOrID string) error
+	ContainerUnpause(ctx context.Context, nameOrID string) error
 }
 
 // ImageImportRequest is the decoded query of POST /images/create?fromSrc=-.

@@ -23,6 +23,8 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodPost, "/containers/{id}/attach", s.postContainerAttach)
 	rt.add(http.MethodPost, "/containers/{id}/resize", s.postContainerResize)
 	rt.add(http.MethodGet, "/containers/{id}/logs", s.getContainerLogs)
+	rt.add(http.MethodPost, "/containers/{id}/pause", s.postContainerPause)
+	rt.add(http.MethodPost, "/containers/{id}/unpause", s.postContainerUnpause)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -156,6 +158,22 @@ func (s *Server) postContainerRestart(w http.ResponseWriter, r *http.Request, va
 
 func (s *Server) postContainerKill(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	if err := s.backend.ContainerKill(r.Context(), vars["id"], r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) postContainerPause(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := s.backend.ContainerPause(r.Context(), vars["id"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) postContainerUnpause(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := s.backend.ContainerUnpause(r.Context(), vars["id"]); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -38,6 +38,8 @@ type fakeBackend struct {
 	tty      func(context.Context, string) (bool, error)
 	resize   func(context.Context, string, uint, uint) error
 	logs     func(context.Context, string, LogsOptions, func(LogMessage) error) error
+	pause    func(context.Context, string) error
+	unpause  func(context.Context, string) error
 	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
 	imageGet func(context.Context, string) (image.InspectResponse, error)
 	history  func(context.Context, string) ([]image.HistoryResponseItem, error)
@@ -298,4 +300,18 @@ func readErrorMessage(t *testing.T, resp *http.Response) string {
 	var body common.ErrorResponse
 	assert.NilError(t, json.NewDecoder(resp.Body).Decode(&body))
 	return body.Message
+}
+
+func (f *fakeBackend) ContainerPause(ctx context.Context, id string) error {
+	if f.pause == nil {
+		return errFakeUnset
+	}
+	return f.pause(ctx, id)
+}
+
+func (f *fakeBackend) ContainerUnpause(ctx context.Context, id string) error {
+	if f.unpause == nil {
+		return errFakeUnset
+	}
+	return f.unpause(ctx, id)
 }

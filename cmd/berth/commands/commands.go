@@ -59,6 +59,8 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewStopCommand(c),
 		container.NewWaitCommand(c),
 		container.NewPortCommand(c),
+		container.NewPauseCommand(c),
+		container.NewUnpauseCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

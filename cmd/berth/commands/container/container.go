@@ -33,6 +33,8 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewStopCommand(c),
 		NewWaitCommand(c),
 		NewPortCommand(c),
+		NewPauseCommand(c),
+		NewUnpauseCommand(c),
 	)
 	return cmd
 }
