@@ -159,8 +159,17 @@ func matchEvent(m events.Message, filters map[string][]string) bool {
 
 // publishContainer records a container event with Docker's attributes.
 func (e *Engine) publishContainer(c *ctr.Container, action events.Action) {
+	e.publishContainerWith(c, action, nil)
+}
+
+// publishContainerWith publishes a container event with extra attributes
+// besides the name, image and labels.
+func (e *Engine) publishContainerWith(c *ctr.Container, action events.Action, extra map[string]string) {
 	attrs := map[string]string{"name": c.Name, "image": c.ImageName}
 	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	for k, v := range extra {
 		attrs[k] = v
 	}
 	if action == events.ActionDie {

@@ -16,6 +16,7 @@ import (
 type Backend interface {
 	ContainerBackend
 	ContainerPauser
+	ContainerRenamer
 	ImageBackend
 	BuildBackend
 	SystemBackend
@@ -102,6 +103,12 @@ type ContainerBackend interface {
 type ContainerPauser interface {
 	ContainerPause(ctx context.Context, nameOrID string) error
 	ContainerUnpause(ctx context.Context, nameOrID string) error
+}
+
+// ContainerRenamer renames containers.
+type ContainerRenamer interface {
+	// ContainerRename gives a container a new, unused name.
+	ContainerRename(ctx context.Context, nameOrID, newName string) error
 }
 
 // ImageImportRequest is the decoded query of POST /images/create?fromSrc=-.

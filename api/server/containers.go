@@ -25,6 +25,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodGet, "/containers/{id}/logs", s.getContainerLogs)
 	rt.add(http.MethodPost, "/containers/{id}/pause", s.postContainerPause)
 	rt.add(http.MethodPost, "/containers/{id}/unpause", s.postContainerUnpause)
+	rt.add(http.MethodPost, "/containers/{id}/rename", s.postContainerRename)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -174,6 +175,14 @@ func (s *Server) postContainerPause(w http.ResponseWriter, r *http.Request, vars
 
 func (s *Server) postContainerUnpause(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	if err := s.backend.ContainerUnpause(r.Context(), vars["id"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) postContainerRename(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := s.backend.ContainerRename(r.Context(), vars["id"], r.URL.Query().Get("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -40,6 +40,7 @@ type fakeBackend struct {
 	logs     func(context.Context, string, LogsOptions, func(LogMessage) error) error
 	pause    func(context.Context, string) error
 	unpause  func(context.Context, string) error
+	rename   func(context.Context, string, string) error
 	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
 	imageGet func(context.Context, string) (image.InspectResponse, error)
 	history  func(context.Context, string) ([]image.HistoryResponseItem, error)
@@ -314,4 +315,11 @@ func (f *fakeBackend) ContainerUnpause(ctx context.Context, id string) error {
 		return errFakeUnset
 	}
 	return f.unpause(ctx, id)
+}
+
+func (f *fakeBackend) ContainerRename(ctx context.Context, id, newName string) error {
+	if f.rename == nil {
+		return errFakeUnset
+	}
+	return f.rename(ctx, id, newName)
 }

@@ -185,7 +185,6 @@ func addUnimplementedRoutes(rt *router) {
 		{http.MethodGet, "/containers/{id}/top", "listing container processes"},
 		{http.MethodGet, "/containers/{id}/stats", "container stats"},
 		{http.MethodGet, "/containers/{id}/changes", "container filesystem changes"},
-		{http.MethodPost, "/containers/{id}/rename", "renaming containers"},
 		{http.MethodPost, "/containers/{id}/update", "updating containers"},
 		{http.MethodGet, "/containers/{id}/archive", "copying files from containers"},
 		{http.MethodHead, "/containers/{id}/archive", "copying files from containers"},

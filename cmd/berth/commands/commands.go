@@ -61,6 +61,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewPortCommand(c),
 		container.NewPauseCommand(c),
 		container.NewUnpauseCommand(c),
+		container.NewRenameCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

@@ -35,6 +35,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewPortCommand(c),
 		NewPauseCommand(c),
 		NewUnpauseCommand(c),
+		NewRenameCommand(c),
 	)
 	return cmd
 }
