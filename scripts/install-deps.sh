@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs what berth needs on a Debian machine: the OCI runtime, the static
-# busybox that base images are made from, and the nft and ip tools used in
-# tests and for debugging. berth itself programs nftables through netlink.
+# busybox that base images are made from, ps for 'berth top', and the nft
+# and ip tools used in tests and for debugging. berth itself programs
+# nftables through netlink.
 set -eu
 
-packages="runc busybox-static nftables iptables iproute2 curl ca-certificates"
+packages="runc busybox-static nftables iptables iproute2 procps curl ca-certificates"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -17,6 +17,7 @@ type Backend interface {
 	ContainerBackend
 	ContainerPauser
 	ContainerRenamer
+	ContainerTopper
 	ImageBackend
 	BuildBackend
 	SystemBackend
@@ -109,6 +110,13 @@ type ContainerPauser interface {
 type ContainerRenamer interface {
 	// ContainerRename gives a container a new, unused name.
 	ContainerRename(ctx context.Context, nameOrID, newName string) error
+}
+
+// ContainerTopper lists the processes of containers.
+type ContainerTopper interface {
+	// ContainerTop runs ps with psArgs ("" for "-ef") and returns the rows
+	// of the container's processes.
+	ContainerTop(ctx context.Context, nameOrID, psArgs string) (container.TopResponse, error)
 }
 
 // ImageImportRequest is the decoded query of POST /images/create?fromSrc=-.

@@ -26,6 +26,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodPost, "/containers/{id}/pause", s.postContainerPause)
 	rt.add(http.MethodPost, "/containers/{id}/unpause", s.postContainerUnpause)
 	rt.add(http.MethodPost, "/containers/{id}/rename", s.postContainerRename)
+	rt.add(http.MethodGet, "/containers/{id}/top", s.getContainerTop)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -187,6 +188,14 @@ func (s *Server) postContainerRename(w http.ResponseWriter, r *http.Request, var
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (s *Server) getContainerTop(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	resp, err := s.backend.ContainerTop(r.Context(), vars["id"], r.URL.Query().Get("ps_args"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) deleteContainer(w http.ResponseWriter, r *http.Request, vars map[string]string) error {

@@ -41,6 +41,7 @@ type fakeBackend struct {
 	pause    func(context.Context, string) error
 	unpause  func(context.Context, string) error
 	rename   func(context.Context, string, string) error
+	top      func(context.Context, string, string) (container.TopResponse, error)
 	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
 	imageGet func(context.Context, string) (image.InspectResponse, error)
 	history  func(context.Context, string) ([]image.HistoryResponseItem, error)
@@ -322,4 +323,11 @@ func (f *fakeBackend) ContainerRename(ctx context.Context, id, newName string) e
 		return errFakeUnset
 	}
 	return f.rename(ctx, id, newName)
+}
+
+func (f *fakeBackend) ContainerTop(ctx context.Context, id, psArgs string) (container.TopResponse, error) {
+	if f.top == nil {
+		return container.TopResponse{}, errFakeUnset
+	}
+	return f.top(ctx, id, psArgs)
 }

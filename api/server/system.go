@@ -182,7 +182,6 @@ func addUnimplementedRoutes(rt *router) {
 		{http.MethodPost, "/containers/prune", "pruning containers"},
 		{http.MethodPost, "/containers/{id}/exec", "exec"},
 		{http.MethodGet, "/containers/{id}/export", "exporting containers"},
-		{http.MethodGet, "/containers/{id}/top", "listing container processes"},
 		{http.MethodGet, "/containers/{id}/stats", "container stats"},
 		{http.MethodGet, "/containers/{id}/changes", "container filesystem changes"},
 		{http.MethodPost, "/containers/{id}/update", "updating containers"},

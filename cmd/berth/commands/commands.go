@@ -62,6 +62,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewPauseCommand(c),
 		container.NewUnpauseCommand(c),
 		container.NewRenameCommand(c),
+		container.NewTopCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

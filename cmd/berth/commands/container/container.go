@@ -36,6 +36,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewPauseCommand(c),
 		NewUnpauseCommand(c),
 		NewRenameCommand(c),
+		NewTopCommand(c),
 	)
 	return cmd
 }
