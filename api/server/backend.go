@@ -18,6 +18,8 @@ type Backend interface {
 	ContainerPauser
 	ContainerRenamer
 	ContainerTopper
+	ContainerPruner
+	ImagePruner
 	ImageBackend
 	BuildBackend
 	SystemBackend
@@ -117,6 +119,21 @@ type ContainerTopper interface {
 	// ContainerTop runs ps with psArgs ("" for "-ef") and returns the rows
 	// of the container's processes.
 	ContainerTop(ctx context.Context, nameOrID, psArgs string) (container.TopResponse, error)
+}
+
+// ContainerPruner removes stopped containers.
+type ContainerPruner interface {
+	// ContainersPrune removes the stopped containers that pass filters
+	// (until, label, label!).
+	ContainersPrune(ctx context.Context, filters map[string][]string) (container.PruneReport, error)
+}
+
+// ImagePruner deletes unused images.
+type ImagePruner interface {
+	// ImagesPrune deletes the images no container uses that pass filters
+	// (dangling, until, label, label!). Without dangling=false only
+	// untagged images go.
+	ImagesPrune(ctx context.Context, filters map[string][]string) (image.PruneReport, error)
 }
 
 // ImageImportRequest is the decoded query of POST /images/create?fromSrc=-.

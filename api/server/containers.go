@@ -14,6 +14,7 @@ import (
 func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodPost, "/containers/create", s.postContainersCreate)
 	rt.add(http.MethodGet, "/containers/json", s.getContainersJSON)
+	rt.add(http.MethodPost, "/containers/prune", s.postContainersPrune)
 	rt.add(http.MethodGet, "/containers/{id}/json", s.getContainerJSON)
 	rt.add(http.MethodPost, "/containers/{id}/start", s.postContainerStart)
 	rt.add(http.MethodPost, "/containers/{id}/stop", s.postContainerStop)
@@ -196,6 +197,18 @@ func (s *Server) getContainerTop(w http.ResponseWriter, r *http.Request, vars ma
 		return err
 	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	report, err := s.backend.ContainersPrune(r.Context(), filters)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, report)
 }
 
 func (s *Server) deleteContainer(w http.ResponseWriter, r *http.Request, vars map[string]string) error {

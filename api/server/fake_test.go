@@ -42,6 +42,8 @@ type fakeBackend struct {
 	unpause  func(context.Context, string) error
 	rename   func(context.Context, string, string) error
 	top      func(context.Context, string, string) (container.TopResponse, error)
+	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
+	imgPrune func(context.Context, map[string][]string) (image.PruneReport, error)
 	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
 	imageGet func(context.Context, string) (image.InspectResponse, error)
 	history  func(context.Context, string) ([]image.HistoryResponseItem, error)
@@ -330,4 +332,18 @@ func (f *fakeBackend) ContainerTop(ctx context.Context, id, psArgs string) (cont
 		return container.TopResponse{}, errFakeUnset
 	}
 	return f.top(ctx, id, psArgs)
+}
+
+func (f *fakeBackend) ContainersPrune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
+	if f.ctrPrune == nil {
+		return container.PruneReport{}, errFakeUnset
+	}
+	return f.ctrPrune(ctx, filters)
+}
+
+func (f *fakeBackend) ImagesPrune(ctx context.Context, filters map[string][]string) (image.PruneReport, error) {
+	if f.imgPrune == nil {
+		return image.PruneReport{}, errFakeUnset
+	}
+	return f.imgPrune(ctx, filters)
 }

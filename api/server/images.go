@@ -15,6 +15,7 @@ import (
 func (s *Server) addImageRoutes(rt *router) {
 	rt.add(http.MethodGet, "/images/json", s.getImagesJSON)
 	rt.add(http.MethodPost, "/images/create", s.postImagesCreate)
+	rt.add(http.MethodPost, "/images/prune", s.postImagesPrune)
 	rt.add(http.MethodGet, "/images/{name...}/json", s.getImageJSON)
 	rt.add(http.MethodGet, "/images/{name...}/history", s.getImageHistory)
 	rt.add(http.MethodPost, "/images/{name...}/tag", s.postImageTag)
@@ -151,4 +152,16 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request, _ map[
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	return writeStreamMessage(w, jsonstream.Message{Status: id})
+}
+
+func (s *Server) postImagesPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	report, err := s.backend.ImagesPrune(r.Context(), filters)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, report)
 }

@@ -179,7 +179,6 @@ func addSwarmRoutes(rt *router) {
 // clear message rather than "page not found".
 func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
-		{http.MethodPost, "/containers/prune", "pruning containers"},
 		{http.MethodPost, "/containers/{id}/exec", "exec"},
 		{http.MethodGet, "/containers/{id}/export", "exporting containers"},
 		{http.MethodGet, "/containers/{id}/stats", "container stats"},
@@ -192,7 +191,6 @@ func addUnimplementedRoutes(rt *router) {
 		{http.MethodPost, "/images/load", "loading images"},
 		{http.MethodGet, "/images/get", "saving images"},
 		{http.MethodGet, "/images/search", "searching registries"},
-		{http.MethodPost, "/images/prune", "pruning images"},
 		{http.MethodGet, "/images/{name...}/get", "saving images"},
 		{http.MethodPost, "/images/{name...}/push", "pushing images"},
 		{http.MethodPost, "/auth", "registry login"},

@@ -1,6 +1,7 @@
 // Package container implements the container commands of the berth client:
-// run, create, ps, start, stop, restart, kill, rm, logs, inspect, wait and
-// attach, both under "berth container" and at the top level.
+// run, create, ps, start, stop, restart, kill, rm, logs, inspect, wait,
+// attach, port, pause, unpause, rename and top, both under "berth container"
+// and at the top level, and prune under "berth container" only.
 package container
 
 import (
@@ -37,6 +38,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewUnpauseCommand(c),
 		NewRenameCommand(c),
 		NewTopCommand(c),
+		NewPruneCommand(c),
 	)
 	return cmd
 }

@@ -1,6 +1,6 @@
 // Package image implements the image commands of the berth client: build,
 // images, import, inspect, rmi and tag, both under "berth image" and at the
-// top level.
+// top level, and prune under "berth image" only.
 package image
 
 import (
@@ -26,6 +26,7 @@ func NewImageCommand(c *cli.CLI) *cobra.Command {
 		NewListCommand(c),
 		NewRemoveCommand(c),
 		NewTagCommand(c),
+		NewPruneCommand(c),
 	)
 	return cmd
 }
