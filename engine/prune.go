@@ -152,6 +152,10 @@ func (e *Engine) ContainersPrune(ctx context.Context, filters map[string][]strin
 // filters: with dangling (the default) only untagged ones. Untagged images
 // that are parents of other images are left to the deletion of their
 // children. The space reclaimed is the size of the deleted layers.
+//
+// NOTE: a build that commits a step while a prune runs can lose that step's
+// image, because it is untagged and has neither children nor containers
+// until the next step starts.
 func (e *Engine) ImagesPrune(ctx context.Context, filters map[string][]string) (mobyimage.PruneReport, error) {
 	f, err := parsePruneFilter(filters, true, time.Now())
 	if err != nil {
@@ -180,6 +184,11 @@ func (e *Engine) ImagesPrune(ctx context.Context, filters map[string][]string) (
 		}
 		tagged := len(img.RepoTags) > 0
 		if used[img.ID] > 0 || (f.dangling && tagged) || (!tagged && hasChildren[img.ID]) {
+			continue
+		}
+		if img.Config.Created == nil && !f.until.IsZero() {
+			// As in Docker, an image without a creation time is never older
+			// than until.
 			continue
 		}
 		var created time.Time
