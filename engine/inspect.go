@@ -132,6 +132,17 @@ func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOpt
 	if err != nil {
 		return nil, err
 	}
+	if err := filter.resolveContainers(func(ref string) (containerRef, error) {
+		c, err := e.get(ref)
+		if err != nil {
+			return containerRef{}, err
+		}
+		c.Lock()
+		defer c.Unlock()
+		return containerRef{id: c.ID, created: c.Created}, nil
+	}); err != nil {
+		return nil, err
+	}
 	// As in Docker, a status filter and a limit (-n, -l) imply all.
 	all := opts.All || opts.Limit > 0 || len(opts.Filters["status"]) > 0
 	out := []container.Summary{}
@@ -236,10 +247,49 @@ type containerFilter struct {
 	names   map[string]*regexp.Regexp
 	// ancestors are the image IDs the ancestor values resolve to.
 	ancestors map[string]digest.Digest
+	// before and since are the containers that the before and since
+	// values name, set by resolveContainers.
+	before, since []containerRef
+	// publish and expose are the parsed publish and expose values.
+	publish, expose []mobynet.PortRange
 }
 
 var containerFilterKeys = map[string]bool{
 	"id": true, "name": true, "label": true, "status": true, "ancestor": true, "exited": true,
+	"before": true, "since": true, "publish": true, "expose": true, "network": true,
+	"health": true, "is-task": true,
+}
+
+// healthStates are the values of the health filter. berth runs no health
+// checks, so every container is in state "none".
+var healthStates = map[string]bool{"none": true, "starting": true, "healthy": true, "unhealthy": true}
+
+// containerRef is a container named by a before or since filter.
+type containerRef struct {
+	id      string
+	created time.Time
+}
+
+// parsePortFilter parses the value of a publish or expose filter: a port or
+// a range of ports, with an optional protocol ("80", "8000-8080/udp").
+func parsePortFilter(key, value string) (mobynet.PortRange, error) {
+	if strings.Contains(value, ":") {
+		return mobynet.PortRange{}, fmt.Errorf("invalid filter '%s=%s': give a port or port range without ':': %w", key, value, errdefs.ErrInvalidArgument)
+	}
+	r, err := mobynet.ParsePortRange(value)
+	if err != nil {
+		return mobynet.PortRange{}, fmt.Errorf("invalid filter '%s=%s': %w: %w", key, value, err, errdefs.ErrInvalidArgument)
+	}
+	return r, nil
+}
+
+func portInRanges(ranges []mobynet.PortRange, num uint16, proto mobynet.IPProtocol) bool {
+	for _, r := range ranges {
+		if r.Proto() == proto && num >= r.Start() && num <= r.End() {
+			return true
+		}
+	}
+	return false
 }
 
 // newContainerFilter parses filters; resolve finds the image ID of an
@@ -268,12 +318,93 @@ func newContainerFilter(filters map[string][]string, resolve func(string) (diges
 			f.ancestors[ref] = id
 		}
 	}
+	for _, key := range []string{"publish", "expose"} {
+		for _, v := range filters[key] {
+			r, err := parsePortFilter(key, v)
+			if err != nil {
+				return nil, err
+			}
+			if key == "publish" {
+				f.publish = append(f.publish, r)
+			} else {
+				f.expose = append(f.expose, r)
+			}
+		}
+	}
+	for _, v := range filters["health"] {
+		if !healthStates[v] {
+			return nil, fmt.Errorf("invalid filter 'health=%s': %w", v, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, v := range filters["is-task"] {
+		if v != "true" && v != "false" {
+			return nil, fmt.Errorf("invalid filter 'is-task=%s': %w", v, errdefs.ErrInvalidArgument)
+		}
+	}
 	return f, nil
 }
 
+// resolveContainers looks up the containers that the before and since
+// values name. As in Docker, an unknown container is an error.
+func (f *containerFilter) resolveContainers(lookup func(string) (containerRef, error)) error {
+	for _, key := range []string{"before", "since"} {
+		for _, v := range f.filters[key] {
+			ref, err := lookup(v)
+			if err != nil {
+				return fmt.Errorf("filter '%s=%s': %w", key, v, err)
+			}
+			if key == "before" {
+				f.before = append(f.before, ref)
+			} else {
+				f.since = append(f.since, ref)
+			}
+		}
+	}
+	return nil
+}
+
+// matchPorts reports whether a port of c is published on a host port in
+// f.publish or is a container port in f.expose. As in Docker, a container
+// matching either filter matches both, and only a running container has
+// ports.
+func (f *containerFilter) matchPorts(c *ctr.Container) bool {
+	if c.Network == nil || !c.State.IsRunning() {
+		return false
+	}
+	for p, bindings := range c.Network.Ports {
+		if portInRanges(f.expose, p.Num(), p.Proto()) {
+			return true
+		}
+		for _, b := range bindings {
+			var public uint16
+			if _, err := fmt.Sscan(b.HostPort, &public); err == nil && portInRanges(f.publish, public, p.Proto()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (f *containerFilter) match(c *ctr.Container) bool {
+	if (len(f.publish) > 0 || len(f.expose) > 0) && !f.matchPorts(c) {
+		return false
+	}
+	for _, ref := range f.before {
+		if c.ID == ref.id || !c.Created.Before(ref.created) {
+			return false
+		}
+	}
+	for _, ref := range f.since {
+		if c.ID == ref.id || !c.Created.After(ref.created) {
+			return false
+		}
+	}
 	for key, values := range f.filters {
 		if len(values) == 0 {
+			continue
+		}
+		switch key {
+		case "publish", "expose", "before", "since":
 			continue
 		}
 		ok := false
@@ -311,6 +442,22 @@ func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
 		k, v, hasValue := strings.Cut(value, "=")
 		got, ok := c.Config.Labels[k]
 		return ok && (!hasValue || got == v)
+	case "network":
+		return networkName(c) == value
+	case "health":
+		return value == "none"
+	case "is-task":
+		// berth has no swarm tasks.
+		return value == "false"
 	}
 	return false
+}
+
+// networkName is the name of the network c is attached to.
+func networkName(c *ctr.Container) string {
+	mode := string(c.HostConfig.NetworkMode)
+	if mode == "" || mode == "default" {
+		return "bridge"
+	}
+	return mode
 }
