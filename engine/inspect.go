@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth-engine/berth/api/server"
 	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/log"
 )
 
 // ContainerInspect returns the low-level view of a container.
@@ -64,7 +65,29 @@ func (e *Engine) ContainerInspect(ctx context.Context, ref string, size bool) (c
 		resp.HostConfig.LogConfig.Type = "json-file"
 	}
 	e.fillNetwork(c, resp.NetworkSettings)
+	if size {
+		rw, rootfs := e.containerSize(ctx, c)
+		resp.SizeRw = &rw
+		resp.SizeRootFs = &rootfs
+	}
 	return resp, nil
+}
+
+// containerSize returns the bytes in the writable layer of c and those
+// bytes plus the size of its image. c must be locked. A size that cannot be
+// measured is logged and counted as 0.
+func (e *Engine) containerSize(ctx context.Context, c *ctr.Container) (rw, rootfs int64) {
+	rw, err := e.snapshots.Size(ctx, c.SnapshotKey)
+	if err != nil {
+		log.FromContext(ctx).Warn("failed to measure writable layer of container", log.KeyContainer, c.ID, log.Err(err))
+		rw = 0
+	}
+	img, err := e.images.Get(ctx, c.Image.String())
+	if err != nil {
+		log.FromContext(ctx).Warn("failed to measure image of container", log.KeyContainer, c.ID, log.KeyImage, c.Image.String(), log.Err(err))
+		return rw, rw
+	}
+	return rw, rw + img.Size
 }
 
 func nonNil(s []string) []string {
@@ -152,7 +175,11 @@ func (e *Engine) ContainerList(ctx context.Context, opts server.ContainerListOpt
 			c.Unlock()
 			continue
 		}
-		out = append(out, e.summary(ctx, c))
+		s := e.summary(ctx, c)
+		if opts.Size {
+			s.SizeRw, s.SizeRootFs = e.containerSize(ctx, c)
+		}
+		out = append(out, s)
 		c.Unlock()
 		if opts.Limit > 0 && len(out) == opts.Limit {
 			break

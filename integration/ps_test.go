@@ -1,10 +1,15 @@
 package integration
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/docker/go-units"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -55,4 +60,74 @@ func TestPsFilters(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(r.code, 1))
 	assert.Check(t, is.Contains(r.stderr, "health=sick"))
+}
+
+func TestPsSize(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+
+	d.must("create", "--name", "empty", "busybox", "true")
+	d.must("run", "--name", "writer", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big")
+
+	api := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dialer net.Dialer
+			return dialer.DialContext(ctx, "unix", d.socket)
+		},
+	}}
+	get := func(path string, v any) {
+		t.Helper()
+		resp, err := api.Get("http://berth" + path)
+		assert.NilError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, resp.StatusCode, http.StatusOK, path)
+		assert.NilError(t, json.NewDecoder(resp.Body).Decode(v))
+	}
+
+	var img struct{ Size int64 }
+	get("/images/busybox/json", &img)
+	assert.Assert(t, img.Size > 0)
+
+	var list []struct {
+		Names      []string
+		SizeRw     int64
+		SizeRootFs int64
+	}
+	get("/containers/json?all=1&size=1", &list)
+	sizes := map[string][2]int64{}
+	for _, c := range list {
+		sizes[c.Names[0]] = [2]int64{c.SizeRw, c.SizeRootFs}
+	}
+	assert.Check(t, is.Equal(sizes["/empty"], [2]int64{0, img.Size}))
+	assert.Check(t, is.Equal(sizes["/writer"], [2]int64{100000, 100000 + img.Size}))
+
+	var unsized []map[string]any
+	get("/containers/json?all=1", &unsized)
+	for _, c := range unsized {
+		_, ok := c["SizeRootFs"]
+		assert.Check(t, !ok, "SizeRootFs without size=1: %v", c)
+	}
+
+	var inspect struct {
+		SizeRw     *int64
+		SizeRootFs *int64
+	}
+	get("/containers/writer/json?size=1", &inspect)
+	assert.Assert(t, inspect.SizeRw != nil && inspect.SizeRootFs != nil)
+	assert.Check(t, is.Equal(*inspect.SizeRw, int64(100000)))
+	assert.Check(t, is.Equal(*inspect.SizeRootFs, 100000+img.Size))
+
+	inspect.SizeRw, inspect.SizeRootFs = nil, nil
+	get("/containers/writer/json", &inspect)
+	assert.Check(t, inspect.SizeRw == nil)
+	assert.Check(t, inspect.SizeRootFs == nil)
+
+	virtual := units.HumanSizeWithPrecision(float64(img.Size), 3)
+	out := d.must("ps", "-a", "-s", "--filter", "name=empty")
+	assert.Check(t, is.Contains(out, "SIZE"))
+	assert.Check(t, is.Contains(out, "0B (virtual "+virtual+")"))
+	out = d.must("ps", "-a", "-s", "--format", "{{.Size}}", "--filter", "name=writer")
+	assert.Check(t, is.Equal(out, "100kB (virtual "+units.HumanSizeWithPrecision(float64(100000+img.Size), 3)+")\n"))
+	out = d.must("inspect", "-s", "-f", "{{.SizeRw}}", "writer")
+	assert.Check(t, is.Equal(out, "100000\n"))
 }
