@@ -56,6 +56,9 @@ type Engine struct {
 	mu    sync.Mutex
 	tasks map[string]*task // per-container runtime bookkeeping, by container ID
 
+	// execs holds the exec instances by ID (*execInstance).
+	execs sync.Map
+
 	// imageUse is held for reading while a container is created from an
 	// image and for writing while an image is deleted, so that a delete
 	// never misses a container created at the same moment.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-engine/berth/internal/log"
 	"github.com/berth-engine/berth/runtime/runc"
@@ -362,4 +363,60 @@ func (c *Client) connError(ctx context.Context, err error) error {
 		return fmt.Errorf("shim %s closed the connection: %w", c.socket, errdefs.ErrUnavailable)
 	}
 	return fmt.Errorf("talk to shim %s: %w", c.socket, err)
+}
+
+// Exec starts process in the running container under execID and connects to
+// its stdio like Attach: the returned connection carries the selected output
+// (stdcopy frames without a terminal, raw bytes with one) until the process
+// exited, and with stdin what the caller writes until it closes its write
+// side. It also returns the process's host pid. A process that could not
+// start returns a *StartError.
+func (c *Client) Exec(ctx context.Context, execID string, process specs.Process, stdin, stdout, stderr bool) (net.Conn, int, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	req := request{Op: opExec, ExecID: execID, Process: &process, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	if err := writeMessage(conn, req); err != nil {
+		conn.Close()
+		return nil, 0, c.connError(ctx, err)
+	}
+	var resp response
+	if err := readMessage(conn, &resp); err != nil {
+		conn.Close()
+		return nil, 0, c.connError(ctx, err)
+	}
+	if err := resp.err(); err != nil {
+		conn.Close()
+		if strings.HasPrefix(resp.Error, "OCI runtime create failed: ") {
+			return nil, 0, &StartError{ID: c.id, Message: strings.TrimPrefix(resp.Error, "OCI runtime create failed: ")}
+		}
+		return nil, 0, err
+	}
+	if !stop() {
+		return nil, 0, ctx.Err()
+	}
+	return conn, resp.Pid, nil
+}
+
+// ExecWait blocks until the exec process execID exited and returns its
+// status.
+func (c *Client) ExecWait(ctx context.Context, execID string) (ExitStatus, error) {
+	resp, err := c.call(ctx, request{Op: opExecWait, ExecID: execID})
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	if resp.Exit == nil {
+		return ExitStatus{}, fmt.Errorf("wait for exec %s: shim returned no exit status: %w", execID, errdefs.ErrUnavailable)
+	}
+	return *resp.Exit, nil
+}
+
+// ExecResize sets the terminal size of the exec process execID.
+func (c *Client) ExecResize(ctx context.Context, execID string, height, width uint16) error {
+	_, err := c.call(ctx, request{Op: opExecResize, ExecID: execID, Height: height, Width: width})
+	return err
 }

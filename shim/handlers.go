@@ -47,6 +47,10 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 		s.attach(ctx, conn, req)
 		return
 	}
+	if req.Op == opExec {
+		s.exec(ctx, conn, req)
+		return
+	}
 	defer conn.Close()
 
 	var resp response
@@ -61,6 +65,10 @@ func (s *supervisor) handle(ctx context.Context, conn *net.UnixConn) {
 		resp = s.kill(syscall.Signal(req.Signal))
 	case opResize:
 		resp = s.resize(req.Height, req.Width)
+	case opExecWait:
+		resp = s.execWait(ctx, conn, req.ExecID)
+	case opExecResize:
+		resp = s.execResize(req.ExecID, req.Height, req.Width)
 	default:
 		resp = errorResponse(fmt.Errorf("unknown shim operation %q: %w", req.Op, errdefs.ErrNotImplemented))
 	}

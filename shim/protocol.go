@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The shim protocol: a client connects to shim.sock and sends one request as
@@ -24,6 +25,12 @@ const (
 	opWait   = "wait"
 	opKill   = "kill"
 	opResize = "resize"
+	// opExec starts a process in the running container and, like attach,
+	// carries its stdio after the response. opExecWait returns its exit
+	// status and opExecResize resizes its terminal.
+	opExec       = "exec"
+	opExecWait   = "exec-wait"
+	opExecResize = "exec-resize"
 )
 
 // Container statuses in a state response.
@@ -44,6 +51,9 @@ type request struct {
 	Signal int    `json:"signal,omitempty"`
 	Height uint16 `json:"height,omitempty"`
 	Width  uint16 `json:"width,omitempty"`
+	// ExecID names an exec process, and Process is its spec for opExec.
+	ExecID  string         `json:"execID,omitempty"`
+	Process *specs.Process `json:"process,omitempty"`
 }
 
 type response struct {

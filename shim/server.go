@@ -125,6 +125,8 @@ type supervisor struct {
 	exited   bool // the init process is a zombie or reaped, so kill must not signal its pid
 	status   ExitStatus
 	finished chan struct{} // closed once status is final and runc delete ran
+
+	execs map[string]*execProcess // guarded by mu
 }
 
 // serve creates the container, reports to ready and supervises the

@@ -19,6 +19,7 @@ type Backend interface {
 	ContainerRenamer
 	ContainerTopper
 	ContainerPruner
+	ExecBackend
 	ImagePruner
 	ImageBackend
 	BuildBackend

@@ -43,6 +43,9 @@ type fakeBackend struct {
 	rename   func(context.Context, string, string) error
 	top      func(context.Context, string, string) (container.TopResponse, error)
 	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
+	execNew  func(context.Context, string, container.ExecCreateRequest) (string, error)
+	execRun  func(context.Context, string, ExecStartOptions) error
+	execGet  func(context.Context, string) (container.ExecInspectResponse, error)
 	imgPrune func(context.Context, map[string][]string) (image.PruneReport, error)
 	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
 	imageGet func(context.Context, string) (image.InspectResponse, error)

@@ -145,6 +145,7 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 func (s *Server) addRoutes(rt *router) {
 	s.addSystemRoutes(rt)
 	s.addContainerRoutes(rt)
+	s.addExecRoutes(rt)
 	s.addImageRoutes(rt)
 	rt.add(http.MethodPost, "/build", s.postBuild)
 	addSwarmRoutes(rt)

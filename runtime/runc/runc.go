@@ -255,3 +255,37 @@ func (f fileIO) Set(cmd *exec.Cmd) {
 	cmd.Stdout = f.files.Stdout
 	cmd.Stderr = f.files.Stderr
 }
+
+// ExecOptions are the options of runc exec. The process always runs
+// detached: runc exits once it started, and the caller, a subreaper, reaps
+// the process by the pid written to PidFile.
+type ExecOptions struct {
+	IO
+	// PidFile receives the pid of the new process.
+	PidFile string
+	// ConsoleSocket receives the pty master when process.terminal is set.
+	ConsoleSocket string
+}
+
+// Exec runs runc exec -d: process starts in the running container id.
+func (r *Runc) Exec(ctx context.Context, id string, process specs.Process, opts ExecOptions) error {
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("runc exec %s: %w", id, err)
+	}
+	defer devNull.Close()
+
+	files := opts.IO
+	for _, stream := range []**os.File{&files.Stdin, &files.Stdout, &files.Stderr} {
+		if *stream == nil {
+			*stream = devNull
+		}
+	}
+	return r.run(ctx, "exec", id, func(rc *gorunc.Runc) error {
+		execOpts := &gorunc.ExecOpts{IO: fileIO{files}, PidFile: opts.PidFile, Detach: true}
+		if opts.ConsoleSocket != "" {
+			execOpts.ConsoleSocket = socketPath(opts.ConsoleSocket)
+		}
+		return rc.Exec(ctx, id, process, execOpts)
+	})
+}

@@ -100,3 +100,9 @@ func readerOrNil(f *os.File) io.Reader {
 	}
 	return f
 }
+
+// ResolveUser turns a Docker user string, as given to exec, into the process
+// user, reading /etc/passwd and /etc/group inside rootfs.
+func ResolveUser(rootfs, user string) (specs.User, error) {
+	return resolveUser(rootfs, user, nil)
+}

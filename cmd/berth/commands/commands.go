@@ -49,6 +49,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 
 		container.NewAttachCommand(c),
 		container.NewCreateCommand(c),
+		container.NewExecCommand(c),
 		container.NewKillCommand(c),
 		container.NewLogsCommand(c),
 		container.NewPsCommand(c),

@@ -1,6 +1,6 @@
 // Package container implements the container commands of the berth client:
 // run, create, ps, start, stop, restart, kill, rm, logs, inspect, wait,
-// attach, port, pause, unpause, rename and top, both under "berth container"
+// attach, exec, port, pause, unpause, rename and top, both under "berth container"
 // and at the top level, and prune under "berth container" only.
 package container
 
@@ -23,6 +23,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 	cmd.AddCommand(
 		NewAttachCommand(c),
 		NewCreateCommand(c),
+		NewExecCommand(c),
 		NewInspectCommand(c),
 		NewKillCommand(c),
 		NewListCommand(c),
