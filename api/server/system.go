@@ -202,4 +202,25 @@ func addUnimplementedRoutes(rt *router) {
 			return notImplemented(msg)
 		})
 	}
+	// Every method and path under these areas, until they are served.
+	for prefix, operation := range map[string]string{
+		"/networks": "user-defined networks", "/volumes": "volumes",
+		"/plugins": "plugins", "/distribution": "registry distribution lookups",
+	} {
+		// No such object exists, and `docker inspect NAME` moves on to the
+		// next kind of object only on a not-found answer. This route comes
+		// first, because the router takes the first match.
+		kind := strings.TrimSuffix(strings.TrimPrefix(prefix, "/"), "s")
+		notFound := func(_ http.ResponseWriter, _ *http.Request, vars map[string]string) error {
+			return fmt.Errorf("No such %s: %s: %w", kind, vars["name"], errdefs.ErrNotFound)
+		}
+		rt.add(http.MethodGet, prefix+"/{name}", notFound)
+		rt.add(http.MethodGet, prefix+"/{name}/json", notFound)
+		msg := operation + " are not implemented by berth"
+		handler := func(http.ResponseWriter, *http.Request, map[string]string) error {
+			return notImplemented(msg)
+		}
+		rt.add("", prefix, handler)
+		rt.add("", prefix+"/{rest...}", handler)
+	}
 }
