@@ -18,6 +18,7 @@ type Backend interface {
 	ContainerPauser
 	ContainerRenamer
 	ContainerTopper
+	ContainerChanger
 	ContainerPruner
 	ExecBackend
 	ImagePruner
@@ -120,6 +121,13 @@ type ContainerTopper interface {
 	// ContainerTop runs ps with psArgs ("" for "-ef") and returns the rows
 	// of the container's processes.
 	ContainerTop(ctx context.Context, nameOrID, psArgs string) (container.TopResponse, error)
+}
+
+// ContainerChanger lists the filesystem changes of containers.
+type ContainerChanger interface {
+	// ContainerChanges lists the files the container added, changed or
+	// deleted compared with its image, sorted by path.
+	ContainerChanges(ctx context.Context, nameOrID string) ([]container.FilesystemChange, error)
 }
 
 // ContainerPruner removes stopped containers.

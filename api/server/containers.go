@@ -28,6 +28,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodPost, "/containers/{id}/unpause", s.postContainerUnpause)
 	rt.add(http.MethodPost, "/containers/{id}/rename", s.postContainerRename)
 	rt.add(http.MethodGet, "/containers/{id}/top", s.getContainerTop)
+	rt.add(http.MethodGet, "/containers/{id}/changes", s.getContainerChanges)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -197,6 +198,14 @@ func (s *Server) getContainerTop(w http.ResponseWriter, r *http.Request, vars ma
 		return err
 	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) getContainerChanges(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	changes, err := s.backend.ContainerChanges(r.Context(), vars["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, changes)
 }
 
 func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -42,6 +42,7 @@ type fakeBackend struct {
 	unpause  func(context.Context, string) error
 	rename   func(context.Context, string, string) error
 	top      func(context.Context, string, string) (container.TopResponse, error)
+	changes  func(context.Context, string) ([]container.FilesystemChange, error)
 	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
 	execNew  func(context.Context, string, container.ExecCreateRequest) (string, error)
 	execRun  func(context.Context, string, ExecStartOptions) error
@@ -335,6 +336,13 @@ func (f *fakeBackend) ContainerTop(ctx context.Context, id, psArgs string) (cont
 		return container.TopResponse{}, errFakeUnset
 	}
 	return f.top(ctx, id, psArgs)
+}
+
+func (f *fakeBackend) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
+	if f.changes == nil {
+		return nil, errFakeUnset
+	}
+	return f.changes(ctx, id)
 }
 
 func (f *fakeBackend) ContainersPrune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {

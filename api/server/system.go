@@ -181,7 +181,6 @@ func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
 		{http.MethodGet, "/containers/{id}/export", "exporting containers"},
 		{http.MethodGet, "/containers/{id}/stats", "container stats"},
-		{http.MethodGet, "/containers/{id}/changes", "container filesystem changes"},
 		{http.MethodPost, "/containers/{id}/update", "updating containers"},
 		{http.MethodGet, "/containers/{id}/archive", "copying files from containers"},
 		{http.MethodHead, "/containers/{id}/archive", "copying files from containers"},

@@ -39,6 +39,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewUnpauseCommand(c),
 		NewRenameCommand(c),
 		NewTopCommand(c),
+		NewDiffCommand(c),
 		NewPruneCommand(c),
 	)
 	return cmd
