@@ -18,6 +18,7 @@ import (
 	"github.com/berth-engine/berth/api/server"
 	"github.com/berth-engine/berth/build"
 	"github.com/berth-engine/berth/image"
+	"github.com/berth-engine/berth/snapshot"
 )
 
 // ImageList returns the images, newest first. Without all, images that
@@ -186,10 +187,26 @@ func (e *Engine) ImageHistory(ctx context.Context, ref string) ([]mobyimage.Hist
 	if err != nil {
 		return nil, err
 	}
+	// Each history entry that is no empty layer made the next layer, whose
+	// size it reports.
+	layerSizes := make([]int64, len(img.Config.History))
+	var chain digest.Digest
+	layer := 0
+	for i, h := range img.Config.History {
+		if h.EmptyLayer || layer >= len(img.Config.RootFS.DiffIDs) {
+			continue
+		}
+		chain = snapshot.ChainID(chain, img.Config.RootFS.DiffIDs[layer])
+		layer++
+		if l, err := e.snapshots.Layer(chain); err == nil {
+			layerSizes[i] = l.Size
+		}
+	}
+
 	out := []mobyimage.HistoryResponseItem{}
 	for i := len(img.Config.History) - 1; i >= 0; i-- {
 		h := img.Config.History[i]
-		item := mobyimage.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}}
+		item := mobyimage.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}, Size: layerSizes[i]}
 		if h.Created != nil {
 			item.Created = h.Created.Unix()
 		}

@@ -71,10 +71,12 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		image.NewImportCommand(c),
 		image.NewRmiCommand(c),
 		image.NewTagCommand(c),
+		image.NewHistoryCommand(c),
 
 		system.NewInfoCommand(c),
 		system.NewInspectCommand(c),
 		system.NewVersionCommand(c),
+		system.NewEventsCommand(c),
 	}
 	root.AddCommand(added...)
 

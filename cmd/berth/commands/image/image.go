@@ -22,6 +22,7 @@ func NewImageCommand(c *cli.CLI) *cobra.Command {
 	cmd.AddCommand(
 		NewBuildCommand(c),
 		NewImportCommand(c),
+		NewHistoryCommand(c),
 		NewInspectCommand(c),
 		NewListCommand(c),
 		NewRemoveCommand(c),
