@@ -146,6 +146,7 @@ func (s *Server) addRoutes(rt *router) {
 	s.addSystemRoutes(rt)
 	s.addContainerRoutes(rt)
 	s.addExecRoutes(rt)
+	s.addArchiveRoutes(rt)
 	s.addImageRoutes(rt)
 	rt.add(http.MethodPost, "/build", s.postBuild)
 	addSwarmRoutes(rt)

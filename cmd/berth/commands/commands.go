@@ -64,6 +64,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewUnpauseCommand(c),
 		container.NewRenameCommand(c),
 		container.NewTopCommand(c),
+		container.NewCpCommand(c),
 		container.NewDiffCommand(c),
 
 		image.NewBuildCommand(c),

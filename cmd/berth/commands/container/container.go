@@ -1,6 +1,6 @@
 // Package container implements the container commands of the berth client:
 // run, create, ps, start, stop, restart, kill, rm, logs, inspect, wait,
-// attach, exec, port, pause, unpause, rename and top, both under "berth container"
+// attach, exec, port, pause, unpause, rename, top and cp, both under "berth container"
 // and at the top level, and prune under "berth container" only.
 package container
 
@@ -39,6 +39,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewUnpauseCommand(c),
 		NewRenameCommand(c),
 		NewTopCommand(c),
+		NewCpCommand(c),
 		NewDiffCommand(c),
 		NewPruneCommand(c),
 	)

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+
+	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/internal/rootarchive"
+)
+
+// withRootfs calls fn with the path of container ref's mounted root
+// filesystem. A container without a process gets its snapshot mounted for
+// the call and unmounted afterwards. Its op lock is held throughout, so it
+// cannot start meanwhile and have its root unmounted under it.
+func (e *Engine) withRootfs(ctx context.Context, ref string, fn func(c *ctr.Container, root string) error) error {
+	c, err := e.get(ref)
+	if err != nil {
+		return err
+	}
+
+	t := e.task(c.ID)
+	t.op.Lock()
+	c.Lock()
+	status := c.State.Status
+	c.Unlock()
+	switch status {
+	case ctr.Removing, ctr.Dead:
+		t.op.Unlock()
+		return fmt.Errorf("container %s is marked for removal: %w", c.ID, errdefs.ErrConflict)
+	case ctr.Running, ctr.Paused, ctr.Restarting:
+		t.op.Unlock()
+		root, err := e.snapshots.Mount(ctx, c.SnapshotKey)
+		if err != nil {
+			return fmt.Errorf("mount root filesystem: %w", err)
+		}
+		return fn(c, root)
+	}
+
+	defer t.op.Unlock()
+	root, err := e.snapshots.Mount(ctx, c.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("mount root filesystem: %w", err)
+	}
+	defer func() {
+		if err := e.snapshots.Unmount(context.WithoutCancel(ctx), c.SnapshotKey); err != nil {
+			log.FromContext(ctx).Warn("unmount root filesystem", log.KeyContainer, c.ID, log.Err(err))
+		}
+	}()
+	return fn(c, root)
+}
+
+// ContainerStatPath describes path p in container ref without following a
+// final symlink. Paths resolve inside the container's root.
+func (e *Engine) ContainerStatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
+	var stat container.PathStat
+	err := e.withRootfs(ctx, ref, func(c *ctr.Container, root string) error {
+		st, err := rootarchive.StatPath(root, p)
+		if err != nil {
+			return containerPathErr(ref, p, err)
+		}
+		stat = container.PathStat{Name: st.Name, Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, LinkTarget: st.LinkTarget}
+		return nil
+	})
+	return stat, err
+}
+
+// ContainerArchivePath checks path p in container ref, calls start with its
+// description and then writes it to the writer start returns as a tar.
+func (e *Engine) ContainerArchivePath(ctx context.Context, ref, p string, start func(container.PathStat) (io.Writer, error)) error {
+	return e.withRootfs(ctx, ref, func(c *ctr.Container, root string) error {
+		st, err := rootarchive.StatPath(root, p)
+		if err != nil {
+			return containerPathErr(ref, p, err)
+		}
+		w, err := start(container.PathStat{Name: st.Name, Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, LinkTarget: st.LinkTarget})
+		if err != nil {
+			return err
+		}
+		return rootarchive.WriteTar(root, p, w)
+	})
+}
+
+// ContainerExtractToDir unpacks the tar r into directory p of container
+// ref. Every entry stays inside the container's root.
+func (e *Engine) ContainerExtractToDir(ctx context.Context, ref, p string, noOverwriteDirNonDir, copyUIDGID bool, r io.Reader) error {
+	return e.withRootfs(ctx, ref, func(c *ctr.Container, root string) error {
+		// NOTE: with copyUIDGID Docker gives the files to the container's
+		// user. berth keeps the archive's owners either way, and the CLI
+		// sends root as the owner unless -a is given.
+		_ = copyUIDGID
+		err := rootarchive.Extract(root, p, r, rootarchive.ExtractOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, Chown: true})
+		if err != nil {
+			return containerPathErr(ref, p, err)
+		}
+		return nil
+	})
+}
+
+// containerPathErr rewords a missing path error the way Docker does.
+func containerPathErr(ref, p string, err error) error {
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("Could not find the file %s in container %s: %w", p, ref, errdefs.ErrNotFound)
+	}
+	return err
+}
