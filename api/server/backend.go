@@ -19,6 +19,7 @@ type Backend interface {
 	ContainerRenamer
 	ContainerTopper
 	ContainerChanger
+	ContainerExporter
 	ContainerPruner
 	ExecBackend
 	ImagePruner
@@ -128,6 +129,13 @@ type ContainerChanger interface {
 	// ContainerChanges lists the files the container added, changed or
 	// deleted compared with its image, sorted by path.
 	ContainerChanges(ctx context.Context, nameOrID string) ([]container.FilesystemChange, error)
+}
+
+// ContainerExporter exports the root filesystems of containers.
+type ContainerExporter interface {
+	// ContainerExport returns the container's whole root filesystem as a
+	// tar. The caller closes it.
+	ContainerExport(ctx context.Context, nameOrID string) (io.ReadCloser, error)
 }
 
 // ContainerPruner removes stopped containers.

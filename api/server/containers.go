@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 
@@ -29,6 +30,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodPost, "/containers/{id}/rename", s.postContainerRename)
 	rt.add(http.MethodGet, "/containers/{id}/top", s.getContainerTop)
 	rt.add(http.MethodGet, "/containers/{id}/changes", s.getContainerChanges)
+	rt.add(http.MethodGet, "/containers/{id}/export", s.getContainerExport)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -206,6 +208,22 @@ func (s *Server) getContainerChanges(w http.ResponseWriter, r *http.Request, var
 		return err
 	}
 	return writeJSON(w, http.StatusOK, changes)
+}
+
+func (s *Server) getContainerExport(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	rc, err := s.backend.ContainerExport(r.Context(), vars["id"])
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status is sent already, so the client sees a cut tar.
+		log.FromContext(r.Context()).Warn("failed to export container", log.KeyContainer, vars["id"], log.Err(err))
+	}
+	return nil
 }
 
 func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {

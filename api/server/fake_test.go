@@ -43,6 +43,7 @@ type fakeBackend struct {
 	rename   func(context.Context, string, string) error
 	top      func(context.Context, string, string) (container.TopResponse, error)
 	changes  func(context.Context, string) ([]container.FilesystemChange, error)
+	export   func(context.Context, string) (io.ReadCloser, error)
 	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
 	execNew  func(context.Context, string, container.ExecCreateRequest) (string, error)
 	execRun  func(context.Context, string, ExecStartOptions) error
@@ -343,6 +344,13 @@ func (f *fakeBackend) ContainerChanges(ctx context.Context, id string) ([]contai
 		return nil, errFakeUnset
 	}
 	return f.changes(ctx, id)
+}
+
+func (f *fakeBackend) ContainerExport(ctx context.Context, id string) (io.ReadCloser, error) {
+	if f.export == nil {
+		return nil, errFakeUnset
+	}
+	return f.export(ctx, id)
 }
 
 func (f *fakeBackend) ContainersPrune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {

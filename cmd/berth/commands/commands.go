@@ -66,6 +66,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewTopCommand(c),
 		container.NewCpCommand(c),
 		container.NewDiffCommand(c),
+		container.NewExportCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

@@ -41,6 +41,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewTopCommand(c),
 		NewCpCommand(c),
 		NewDiffCommand(c),
+		NewExportCommand(c),
 		NewPruneCommand(c),
 	)
 	return cmd
