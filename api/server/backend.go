@@ -20,6 +20,7 @@ type Backend interface {
 	ContainerTopper
 	ContainerChanger
 	ContainerExporter
+	ContainerCommitter
 	ContainerPruner
 	ExecBackend
 	ImagePruner
@@ -136,6 +137,24 @@ type ContainerExporter interface {
 	// ContainerExport returns the container's whole root filesystem as a
 	// tar. The caller closes it.
 	ContainerExport(ctx context.Context, nameOrID string) (io.ReadCloser, error)
+}
+
+// ContainerCommitRequest is the decoded query of POST /commit.
+type ContainerCommitRequest struct {
+	Container  string
+	Repository string // may be empty
+	Tag        string
+	Comment    string
+	Author     string
+	Changes    []string // Dockerfile instructions applied to the config
+	NoPause    bool
+}
+
+// ContainerCommitter creates images from containers.
+type ContainerCommitter interface {
+	// ContainerCommit creates an image from the container's changes and
+	// configuration and returns its ID ("sha256:...").
+	ContainerCommit(ctx context.Context, req ContainerCommitRequest) (string, error)
 }
 
 // ContainerPruner removes stopped containers.

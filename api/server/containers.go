@@ -31,6 +31,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodGet, "/containers/{id}/top", s.getContainerTop)
 	rt.add(http.MethodGet, "/containers/{id}/changes", s.getContainerChanges)
 	rt.add(http.MethodGet, "/containers/{id}/export", s.getContainerExport)
+	rt.add(http.MethodPost, "/commit", s.postCommit)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -224,6 +225,28 @@ func (s *Server) getContainerExport(w http.ResponseWriter, r *http.Request, vars
 		log.FromContext(r.Context()).Warn("failed to export container", log.KeyContainer, vars["id"], log.Err(err))
 	}
 	return nil
+}
+
+// postCommit creates an image from a container. A JSON config in the body
+// is not read: the image takes the container's config and the changes.
+func (s *Server) postCommit(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	q := r.URL.Query()
+	if q.Get("container") == "" {
+		return invalidParameter("missing container parameter")
+	}
+	id, err := s.backend.ContainerCommit(r.Context(), ContainerCommitRequest{
+		Container:  q.Get("container"),
+		Repository: q.Get("repo"),
+		Tag:        q.Get("tag"),
+		Comment:    q.Get("comment"),
+		Author:     q.Get("author"),
+		Changes:    q["changes"],
+		NoPause:    !boolValueOrDefault(q, "pause", true),
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, container.CommitResponse{ID: id})
 }
 
 func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -44,6 +44,7 @@ type fakeBackend struct {
 	top      func(context.Context, string, string) (container.TopResponse, error)
 	changes  func(context.Context, string) ([]container.FilesystemChange, error)
 	export   func(context.Context, string) (io.ReadCloser, error)
+	commit   func(context.Context, ContainerCommitRequest) (string, error)
 	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
 	execNew  func(context.Context, string, container.ExecCreateRequest) (string, error)
 	execRun  func(context.Context, string, ExecStartOptions) error
@@ -351,6 +352,13 @@ func (f *fakeBackend) ContainerExport(ctx context.Context, id string) (io.ReadCl
 		return nil, errFakeUnset
 	}
 	return f.export(ctx, id)
+}
+
+func (f *fakeBackend) ContainerCommit(ctx context.Context, req ContainerCommitRequest) (string, error) {
+	if f.commit == nil {
+		return "", errFakeUnset
+	}
+	return f.commit(ctx, req)
 }
 
 func (f *fakeBackend) ContainersPrune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {

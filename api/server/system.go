@@ -181,7 +181,6 @@ func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
 		{http.MethodGet, "/containers/{id}/stats", "container stats"},
 		{http.MethodPost, "/containers/{id}/update", "updating containers"},
-		{http.MethodPost, "/commit", "committing containers"},
 		{http.MethodPost, "/images/load", "loading images"},
 		{http.MethodGet, "/images/get", "saving images"},
 		{http.MethodGet, "/images/search", "searching registries"},

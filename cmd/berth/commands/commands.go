@@ -67,6 +67,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewCpCommand(c),
 		container.NewDiffCommand(c),
 		container.NewExportCommand(c),
+		container.NewCommitCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

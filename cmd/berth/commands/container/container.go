@@ -42,6 +42,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewCpCommand(c),
 		NewDiffCommand(c),
 		NewExportCommand(c),
+		NewCommitCommand(c),
 		NewPruneCommand(c),
 	)
 	return cmd
