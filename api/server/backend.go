@@ -21,6 +21,7 @@ type Backend interface {
 	ContainerChanger
 	ContainerExporter
 	ContainerCommitter
+	ContainerStatser
 	ContainerPruner
 	ExecBackend
 	ImagePruner
@@ -155,6 +156,19 @@ type ContainerCommitter interface {
 	// ContainerCommit creates an image from the container's changes and
 	// configuration and returns its ID ("sha256:...").
 	ContainerCommit(ctx context.Context, req ContainerCommitRequest) (string, error)
+}
+
+// StatsOptions are the query parameters of GET /containers/{id}/stats.
+type StatsOptions struct {
+	Stream  bool // a sample every second until the client goes away
+	OneShot bool // no earlier sample for PreCPUStats
+}
+
+// ContainerStatser reports the resource usage of containers.
+type ContainerStatser interface {
+	// ContainerStats calls fn with samples of the container's resource
+	// usage, as opts asks.
+	ContainerStats(ctx context.Context, nameOrID string, opts StatsOptions, fn func(container.StatsResponse) error) error
 }
 
 // ContainerPruner removes stopped containers.

@@ -32,6 +32,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodGet, "/containers/{id}/changes", s.getContainerChanges)
 	rt.add(http.MethodGet, "/containers/{id}/export", s.getContainerExport)
 	rt.add(http.MethodPost, "/commit", s.postCommit)
+	rt.add(http.MethodGet, "/containers/{id}/stats", s.getContainerStats)
 	rt.add(http.MethodDelete, "/containers/{id}", s.deleteContainer)
 }
 
@@ -247,6 +248,33 @@ func (s *Server) postCommit(w http.ResponseWriter, r *http.Request, _ map[string
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, container.CommitResponse{ID: id})
+}
+
+func (s *Server) getContainerStats(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	q := r.URL.Query()
+	opts := StatsOptions{Stream: boolValueOrDefault(q, "stream", true), OneShot: boolValue(q, "one-shot")}
+	if opts.Stream && opts.OneShot {
+		return invalidParameter("cannot have stream=true and one-shot=true")
+	}
+	wrote := false
+	err := s.backend.ContainerStats(r.Context(), vars["id"], opts, func(stats container.StatsResponse) error {
+		if !wrote {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			wrote = true
+		}
+		if err := writeJSONBody(w, stats); err != nil {
+			return err
+		}
+		flush(w)
+		return nil
+	})
+	if err != nil && wrote {
+		// The status is sent already, so the stream just ends.
+		log.FromContext(r.Context()).Warn("failed to send container stats", log.KeyContainer, vars["id"], log.Err(err))
+		return nil
+	}
+	return err
 }
 
 func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -45,6 +45,7 @@ type fakeBackend struct {
 	changes  func(context.Context, string) ([]container.FilesystemChange, error)
 	export   func(context.Context, string) (io.ReadCloser, error)
 	commit   func(context.Context, ContainerCommitRequest) (string, error)
+	stats    func(context.Context, string, StatsOptions, func(container.StatsResponse) error) error
 	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
 	execNew  func(context.Context, string, container.ExecCreateRequest) (string, error)
 	execRun  func(context.Context, string, ExecStartOptions) error
@@ -359,6 +360,13 @@ func (f *fakeBackend) ContainerCommit(ctx context.Context, req ContainerCommitRe
 		return "", errFakeUnset
 	}
 	return f.commit(ctx, req)
+}
+
+func (f *fakeBackend) ContainerStats(ctx context.Context, id string, opts StatsOptions, fn func(container.StatsResponse) error) error {
+	if f.stats == nil {
+		return errFakeUnset
+	}
+	return f.stats(ctx, id, opts, fn)
 }
 
 func (f *fakeBackend) ContainersPrune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {

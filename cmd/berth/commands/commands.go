@@ -68,6 +68,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewDiffCommand(c),
 		container.NewExportCommand(c),
 		container.NewCommitCommand(c),
+		container.NewStatsCommand(c),
 
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),

@@ -43,6 +43,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewDiffCommand(c),
 		NewExportCommand(c),
 		NewCommitCommand(c),
+		NewStatsCommand(c),
 		NewPruneCommand(c),
 	)
 	return cmd
