@@ -17,6 +17,6 @@ func NewSystemCommand(c *cli.CLI) *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(NewInfoCommand(c), NewEventsCommand(c))
+	cmd.AddCommand(NewInfoCommand(c), NewEventsCommand(c), NewPruneCommand(c))
 	return cmd
 }
