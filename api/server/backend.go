@@ -17,6 +17,7 @@ type Backend interface {
 	ContainerBackend
 	ContainerPauser
 	ContainerRenamer
+	ContainerUpdater
 	ContainerTopper
 	ContainerChanger
 	ContainerExporter
@@ -111,6 +112,13 @@ type ContainerBackend interface {
 type ContainerPauser interface {
 	ContainerPause(ctx context.Context, nameOrID string) error
 	ContainerUnpause(ctx context.Context, nameOrID string) error
+}
+
+// ContainerUpdater changes the resources and restart policy of containers.
+type ContainerUpdater interface {
+	// ContainerUpdate stores the non-zero values of update in the
+	// container's HostConfig and applies the limits if it runs.
+	ContainerUpdate(ctx context.Context, nameOrID string, update container.UpdateConfig) (container.UpdateResponse, error)
 }
 
 // ContainerRenamer renames containers.

@@ -28,6 +28,7 @@ func (s *Server) addContainerRoutes(rt *router) {
 	rt.add(http.MethodPost, "/containers/{id}/pause", s.postContainerPause)
 	rt.add(http.MethodPost, "/containers/{id}/unpause", s.postContainerUnpause)
 	rt.add(http.MethodPost, "/containers/{id}/rename", s.postContainerRename)
+	rt.add(http.MethodPost, "/containers/{id}/update", s.postContainerUpdate)
 	rt.add(http.MethodGet, "/containers/{id}/top", s.getContainerTop)
 	rt.add(http.MethodGet, "/containers/{id}/changes", s.getContainerChanges)
 	rt.add(http.MethodGet, "/containers/{id}/export", s.getContainerExport)
@@ -194,6 +195,22 @@ func (s *Server) postContainerRename(w http.ResponseWriter, r *http.Request, var
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// postContainerUpdate serves POST /containers/{id}/update.
+func (s *Server) postContainerUpdate(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	var update container.UpdateConfig
+	if err := decodeJSONBody(r, &update); err != nil {
+		return err
+	}
+	resp, err := s.backend.ContainerUpdate(r.Context(), vars["id"], update)
+	if err != nil {
+		return err
+	}
+	if resp.Warnings == nil {
+		resp.Warnings = []string{}
+	}
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) getContainerTop(w http.ResponseWriter, r *http.Request, vars map[string]string) error {

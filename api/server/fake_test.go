@@ -41,6 +41,7 @@ type fakeBackend struct {
 	pause    func(context.Context, string) error
 	unpause  func(context.Context, string) error
 	rename   func(context.Context, string, string) error
+	update   func(context.Context, string, container.UpdateConfig) (container.UpdateResponse, error)
 	top      func(context.Context, string, string) (container.TopResponse, error)
 	changes  func(context.Context, string) ([]container.FilesystemChange, error)
 	export   func(context.Context, string) (io.ReadCloser, error)
@@ -332,6 +333,13 @@ func (f *fakeBackend) ContainerRename(ctx context.Context, id, newName string) e
 		return errFakeUnset
 	}
 	return f.rename(ctx, id, newName)
+}
+
+func (f *fakeBackend) ContainerUpdate(ctx context.Context, id string, update container.UpdateConfig) (container.UpdateResponse, error) {
+	if f.update == nil {
+		return container.UpdateResponse{}, errFakeUnset
+	}
+	return f.update(ctx, id, update)
 }
 
 func (f *fakeBackend) ContainerTop(ctx context.Context, id, psArgs string) (container.TopResponse, error) {

@@ -179,7 +179,6 @@ func addSwarmRoutes(rt *router) {
 // clear message rather than "page not found".
 func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
-		{http.MethodPost, "/containers/{id}/update", "updating containers"},
 		{http.MethodPost, "/images/load", "loading images"},
 		{http.MethodGet, "/images/get", "saving images"},
 		{http.MethodGet, "/images/search", "searching registries"},

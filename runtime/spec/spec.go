@@ -431,3 +431,11 @@ func removeOption(options []string, option string) []string {
 	}
 	return out
 }
+
+// Resources returns the cgroup limits of opts, the ones runc update applies
+// to a running container.
+func Resources(opts Options) *specs.LinuxResources {
+	r := &specs.LinuxResources{}
+	setResources(r, opts)
+	return r
+}

@@ -63,6 +63,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewPauseCommand(c),
 		container.NewUnpauseCommand(c),
 		container.NewRenameCommand(c),
+		container.NewUpdateCommand(c),
 		container.NewTopCommand(c),
 		container.NewCpCommand(c),
 		container.NewDiffCommand(c),

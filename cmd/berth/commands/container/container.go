@@ -38,6 +38,7 @@ func NewContainerCommand(c *cli.CLI) *cobra.Command {
 		NewPauseCommand(c),
 		NewUnpauseCommand(c),
 		NewRenameCommand(c),
+		NewUpdateCommand(c),
 		NewTopCommand(c),
 		NewCpCommand(c),
 		NewDiffCommand(c),

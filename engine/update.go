@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	ctr "github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/runtime/spec"
+)
+
+// ContainerUpdate changes the resource limits and restart policy of a
+// container. It stores them in the container's HostConfig and applies the
+// limits with runc update when the container is running or paused. Zero
+// values leave the current setting unchanged.
+func (e *Engine) ContainerUpdate(ctx context.Context, ref string, update container.UpdateConfig) (container.UpdateResponse, error) {
+	c, err := e.get(ref)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	t := e.task(c.ID)
+	t.op.Lock()
+	defer t.op.Unlock()
+
+	c.Lock()
+	defer c.Unlock()
+
+	hc := *c.HostConfig
+	if update.Memory != 0 {
+		hc.Memory = update.Memory
+	}
+	if update.MemorySwap != 0 {
+		hc.MemorySwap = update.MemorySwap
+	}
+	if update.NanoCPUs != 0 {
+		hc.NanoCPUs = update.NanoCPUs
+	}
+	if update.CPUShares != 0 {
+		hc.CPUShares = update.CPUShares
+	}
+	if update.PidsLimit != nil {
+		limit := *update.PidsLimit
+		hc.PidsLimit = &limit
+	}
+	if update.RestartPolicy.Name != "" {
+		if hc.AutoRemove {
+			return container.UpdateResponse{}, fmt.Errorf("Restart policy cannot be updated because AutoRemove is enabled for the container: %w",
+				errdefs.ErrInvalidArgument)
+		}
+		hc.RestartPolicy = update.RestartPolicy
+	}
+	if err := checkResources(&hc); err != nil {
+		return container.UpdateResponse{}, err
+	}
+	if err := checkHostConfig(&hc); err != nil {
+		return container.UpdateResponse{}, err
+	}
+
+	switch c.State.Status {
+	case ctr.Running, ctr.Paused:
+		resources := spec.Resources(spec.Options{
+			Memory:     update.Memory,
+			MemorySwap: update.MemorySwap,
+			NanoCPUs:   update.NanoCPUs,
+			CPUShares:  update.CPUShares,
+			PidsLimit:  update.PidsLimit,
+		})
+		if err := e.runc().Update(ctx, c.ID, resources); err != nil {
+			return container.UpdateResponse{}, fmt.Errorf("update resources of container %s: %w", c.ID, err)
+		}
+	}
+
+	*c.HostConfig = hc
+	if err := e.containers.Save(c); err != nil {
+		return container.UpdateResponse{}, fmt.Errorf("save container %s: %w", c.ID, err)
+	}
+	log.FromContext(ctx).Info("container updated", log.KeyContainer, c.ID)
+	e.publishContainer(c, events.ActionUpdate)
+	return container.UpdateResponse{Warnings: []string{}}, nil
+}
+
+// checkResources rejects limits that cannot work together, with the messages
+// of Docker Engine.
+func checkResources(hc *container.HostConfig) error {
+	const minMemory = 6 * 1024 * 1024
+	if hc.Memory != 0 && hc.Memory < minMemory {
+		return fmt.Errorf("Minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.Memory > 0 && hc.MemorySwap > 0 && hc.MemorySwap < hc.Memory {
+		return fmt.Errorf("Minimum memoryswap limit should be larger than memory limit, see usage: %w",
+			errdefs.ErrInvalidArgument)
+	}
+	if hc.NanoCPUs < 0 {
+		return fmt.Errorf("Range of CPUs is from 0.01 to the number of CPUs available: %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.CPUShares < 0 {
+		return fmt.Errorf("invalid CPU shares %d: must not be negative: %w", hc.CPUShares, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
