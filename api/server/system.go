@@ -22,6 +22,7 @@ func (s *Server) addSystemRoutes(rt *router) {
 	rt.add(http.MethodGet, "/version", s.getVersion)
 	rt.add(http.MethodGet, "/info", s.getInfo)
 	rt.add(http.MethodGet, "/events", s.getEvents)
+	rt.add(http.MethodGet, "/system/df", s.getSystemDF)
 }
 
 // getPing serves GET and HEAD /_ping. The moby client reads the API version,
@@ -186,7 +187,6 @@ func addUnimplementedRoutes(rt *router) {
 		{http.MethodPost, "/images/{name...}/push", "pushing images"},
 		{http.MethodPost, "/auth", "registry login"},
 		{http.MethodPost, "/session", "BuildKit sessions"},
-		{http.MethodGet, "/system/df", "disk usage"},
 	}
 	for _, u := range unimplemented {
 		msg := u.operation + " is not implemented by berth"

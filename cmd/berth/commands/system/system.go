@@ -17,6 +17,6 @@ func NewSystemCommand(c *cli.CLI) *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(NewInfoCommand(c), NewEventsCommand(c), NewPruneCommand(c))
+	cmd.AddCommand(NewInfoCommand(c), NewEventsCommand(c), NewPruneCommand(c), NewDFCommand(c))
 	return cmd
 }
