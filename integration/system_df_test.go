@@ -1,6 +1,10 @@
 package integration
 
 import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,4 +45,25 @@ func TestSystemDF(t *testing.T) {
 	assert.Check(t, regexp.MustCompile(`\s20\d(\.\d+)?kB\s.*\sexited\n`).MatchString(out), out)
 	assert.Check(t, is.Contains(out, "\nLocal Volumes space usage:\n\nVOLUME NAME"), out)
 	assert.Check(t, is.Contains(out, "\nBuild cache usage: 0B\n"), out)
+
+	// Clients of API 1.51 and older get the lists of images and containers.
+	api := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dialer net.Dialer
+			return dialer.DialContext(ctx, "unix", d.socket)
+		},
+	}}
+	resp, err := api.Get("http://berth/v1.51/system/df")
+	assert.NilError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, resp.StatusCode, http.StatusOK)
+	var legacy struct {
+		LayersSize int64
+		Images     []struct{ Containers int64 }
+		Containers []struct{ SizeRw int64 }
+	}
+	assert.NilError(t, json.NewDecoder(resp.Body).Decode(&legacy))
+	assert.Check(t, legacy.LayersSize > 100000, legacy.LayersSize)
+	assert.Check(t, is.Len(legacy.Images, 2))
+	assert.Check(t, is.Len(legacy.Containers, 2))
 }
