@@ -60,8 +60,8 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 	ctx = log.With(ctx, log.KeyContainer, c.ID)
 	// NOTE: c's lock is held only to read and write its state, not across
 	// the slow steps below, so that listings and inspect never wait for a
-	// start. The task's op lock keeps other starts, stops and removes out.
-	// Config and HostConfig do not change after create.
+	// start. The task's op lock keeps other starts, stops, removes and
+	// updates out, and only update changes HostConfig after create.
 	c.Lock()
 	status := c.State.Status
 	c.Unlock()

@@ -449,7 +449,7 @@ func (m *Manager) Detach(ctx context.Context, containerID string) error {
 	}
 	// NOTE: deleting a veth waits for the kernel's network synchronisation
 	// (about 30 ms measured on the 2-core build machine), so it runs in the
-	// background. The kernel also destroys the pair with the namespace;
+	// background. The kernel also destroys the pair with the namespace, and
 	// deleting the host end here covers a namespace that another mount
 	// namespace keeps alive. A restart of the same container that finds the
 	// link still there deletes it itself (vethName).
