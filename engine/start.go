@@ -44,7 +44,10 @@ func (e *Engine) ContainerStart(ctx context.Context, ref string) error {
 	if err == errAlreadyStarted {
 		return fmt.Errorf("container %s is already started: %w", c.ID, errdefs.ErrNotModified)
 	}
-	if err != nil && c.HostConfig.AutoRemove {
+	c.Lock()
+	autoRemove := c.HostConfig.AutoRemove
+	c.Unlock()
+	if err != nil && autoRemove {
 		if rmErr := e.remove(context.WithoutCancel(ctx), c, true); rmErr != nil {
 			log.FromContext(ctx).Warn("remove --rm container after failed start", log.KeyContainer, c.ID, log.Err(rmErr))
 		}
