@@ -57,13 +57,22 @@ func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.E
 		log.FromContext(ctx).Warn("record container exit", log.Err(err))
 	}
 	e.releaseRuntime(ctx, c)
-	if err := e.containers.Save(c); err != nil {
-		log.FromContext(ctx).Warn("save container state", log.Err(err))
-	}
 	autoRemove := c.HostConfig.AutoRemove
 	hidden := c.Hidden
 	ranFor := status.ExitedAt.Sub(c.State.StartedAt)
 	restart := !e.shuttingDown() && shouldRestart(c, status, c.ManuallyStopped)
+	// A container its policy restarts goes straight to restarting, so that
+	// no reader sees it exited in between.
+	if restart {
+		if err := c.State.Move(ctr.Restarting); err != nil {
+			restart = false
+		} else {
+			c.RestartCount++
+		}
+	}
+	if err := e.containers.Save(c); err != nil {
+		log.FromContext(ctx).Warn("save container state", log.Err(err))
+	}
 	c.Unlock()
 
 	log.FromContext(ctx).Info("container exited", "exit_code", status.ExitCode)

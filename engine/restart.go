@@ -48,24 +48,13 @@ func nextRestartDelay(t *task, ranFor time.Duration) time.Duration {
 	return t.restartDelay
 }
 
-// scheduleRestart moves c to restarting and starts it again after the
-// back-off, unless it is stopped or removed meanwhile.
+// scheduleRestart starts c, which handleExit moved to restarting, again
+// after the back-off, unless it is stopped or removed meanwhile.
 func (e *Engine) scheduleRestart(ctx context.Context, c *ctr.Container, ranFor time.Duration) {
 	t := e.task(c.ID)
 	e.mu.Lock()
 	delay := nextRestartDelay(t, ranFor)
 	e.mu.Unlock()
-
-	c.Lock()
-	if err := c.State.Move(ctr.Restarting); err != nil {
-		c.Unlock()
-		return
-	}
-	c.RestartCount++
-	if err := e.containers.Save(c); err != nil {
-		log.FromContext(ctx).Warn("save container state", log.Err(err))
-	}
-	c.Unlock()
 	log.FromContext(ctx).Info("restarting container by its restart policy", "delay", delay)
 
 	go func() {

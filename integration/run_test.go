@@ -370,9 +370,9 @@ func TestRestartPolicyEdgeCases(t *testing.T) {
 	// restarting state for ever.
 	d.must("run", "-d", "--name", "selfdel", "--restart", "always", "busybox", "sh", "-c", "rm /bin/sh; exit 1")
 	waitFor(t, "the failed restart to be recorded", 15*time.Second, func() bool {
-		return strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", "selfdel")) == "exited"
+		state := d.must("inspect", "-f", "{{.State.Status}} {{.State.Error}}", "selfdel")
+		return strings.HasPrefix(state, "exited ") && strings.Contains(state, "executable file not found")
 	})
-	assert.Check(t, is.Contains(d.must("inspect", "-f", "{{.State.Error}}", "selfdel"), "executable file not found"))
 
 	// rm without -f refuses a container that waits for its restart.
 	d.must("run", "-d", "--name", "looping", "--restart", "always", "busybox", "sh", "-c", "exit 2")
