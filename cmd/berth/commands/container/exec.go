@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
@@ -149,35 +145,8 @@ func runExec(ctx context.Context, c *cli.CLI, opts *execOptions, name string, co
 // monitorExecTTYSize keeps the exec's terminal at the size of the local one
 // until ctx ends.
 func monitorExecTTYSize(ctx context.Context, apiClient *client.Client, execID string, fd int) {
-	resize := func() error {
-		width, height, err := term.GetSize(fd)
-		if err != nil || width <= 0 || height <= 0 {
-			return err
-		}
-		_, err = apiClient.ExecResize(ctx, execID, client.ExecResizeOptions{Height: uint(height), Width: uint(width)})
+	followTerminalSize(ctx, fd, func(height, width uint) error {
+		_, err := apiClient.ExecResize(ctx, execID, client.ExecResizeOptions{Height: height, Width: width})
 		return err
-	}
-	// The first resize can race the process start, so retry it briefly.
-	go func() {
-		for attempt := 1; attempt <= 5; attempt++ {
-			if resize() == nil {
-				break
-			}
-			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
-		}
-	}()
-
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, unix.SIGWINCH)
-	go func() {
-		defer signal.Stop(winch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-winch:
-				_ = resize()
-			}
-		}
-	}()
+	})
 }

@@ -60,25 +60,32 @@ func forwardable(sig syscall.Signal) bool {
 // monitorTTYSize sets the container's TTY to the size of the terminal on fd
 // now and after every SIGWINCH until ctx ends.
 func monitorTTYSize(ctx context.Context, apiClient *client.Client, containerID string, fd int) {
+	followTerminalSize(ctx, fd, func(height, width uint) error {
+		_, err := apiClient.ContainerResize(ctx, containerID, client.ContainerResizeOptions{Height: height, Width: width})
+		return err
+	})
+}
+
+// followTerminalSize calls apply with the size of the terminal on fd now and
+// after every SIGWINCH until ctx ends.
+func followTerminalSize(ctx context.Context, fd int, apply func(height, width uint) error) {
 	resize := func() error {
 		width, height, err := term.GetSize(fd)
 		if err != nil || width <= 0 || height <= 0 {
 			return err
 		}
-		_, err = apiClient.ContainerResize(ctx, containerID, client.ContainerResizeOptions{
-			Height: uint(height),
-			Width:  uint(width),
-		})
-		return err
+		return apply(uint(height), uint(width))
 	}
 
-	// The first resize can race the process start, so retry it briefly.
-	for attempt := 1; attempt <= 5; attempt++ {
-		if resize() == nil {
-			break
+	// The first resize can race the process start, so it is retried briefly.
+	go func() {
+		for attempt := 1; attempt <= 5; attempt++ {
+			if resize() == nil {
+				return
+			}
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
 		}
-		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
-	}
+	}()
 
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, unix.SIGWINCH)
