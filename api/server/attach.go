@@ -42,35 +42,13 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 		return err
 	}
 
-	conn, buffered, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return errdefs.ErrInternal.WithMessage(fmt.Sprintf("attach to container %s: cannot hijack the connection: %v", id, err))
+	stream, err := s.hijackStream(ctx, w, r, "attach to container "+id, tty)
+	if stream == nil || err != nil {
+		return err
 	}
-	s.hijacked.Add(1)
-	defer s.hijacked.Done()
-	defer closeConn(conn)
-
-	mediaType := types.MediaTypeRawStream
-	if !tty && version.FromContext(ctx).AtLeast(version.Version{Major: 1, Minor: 42}) {
-		mediaType = types.MediaTypeMultiplexedStream
-	}
-	if err := writeAttachStatus(conn, mediaType, upgradeRequested(r)); err != nil {
-		log.FromContext(ctx).Debug("attach client went away before the stream started", log.Err(err))
-		return nil
-	}
-
-	// NOTE: net/http may cancel the request context of a hijacked
-	// connection when the client half-closes it, so the stream has its own
-	// context. Failed writes and server shutdown cancel it.
-	ctx, cancel := s.streamContext(context.WithoutCancel(ctx))
-	defer cancel()
-
-	out := &lockedWriter{w: conn, onError: cancel}
-	var stdout, stderr io.Writer = out, out
-	if !tty {
-		stdout = newStdWriter(out, stdcopy.Stdout)
-		stderr = newStdWriter(out, stdcopy.Stderr)
-	}
+	defer stream.close()
+	ctx, out, buffered, cancel := stream.ctx, stream.out, stream.input, stream.cancel
+	stdout, stderr := stream.stdout, stream.stderr
 
 	opts := AttachOptions{
 		Stdout:     stdout,
@@ -83,9 +61,9 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 		DetachKeys: q.Get("detachKeys"),
 	}
 	if opts.UseStdin {
-		opts.Stdin = &clientReader{r: buffered.Reader, onError: cancel}
+		opts.Stdin = &clientReader{r: buffered, onError: cancel}
 	} else {
-		go discardClientInput(buffered.Reader)
+		go discardClientInput(buffered)
 	}
 
 	err = s.backend.ContainerAttach(ctx, id, opts)
@@ -100,6 +78,64 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request, var
 		}
 	}
 	return nil
+}
+
+// hijackedStream is a client connection taken over from net/http for an
+// attach or exec stream, with the status line already sent.
+type hijackedStream struct {
+	ctx            context.Context // ends when a write fails or the server shuts down
+	cancel         context.CancelFunc
+	input          *bufio.Reader // what the client sends after the request
+	out            *lockedWriter
+	stdout, stderr io.Writer // framed with stdcopy unless the stream has a TTY
+	close          func()
+}
+
+// hijackStream takes over the connection of r and sends the upgrade status
+// with Docker's media type for the stream. It returns nil and no error when
+// the client went away before the stream started. what names the operation
+// in errors.
+func (s *Server) hijackStream(ctx context.Context, w http.ResponseWriter, r *http.Request, what string, tty bool) (*hijackedStream, error) {
+	conn, buffered, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, errdefs.ErrInternal.WithMessage(fmt.Sprintf("%s: cannot hijack the connection: %v", what, err))
+	}
+	s.hijacked.Add(1)
+
+	mediaType := types.MediaTypeRawStream
+	if !tty && version.FromContext(ctx).AtLeast(version.Version{Major: 1, Minor: 42}) {
+		mediaType = types.MediaTypeMultiplexedStream
+	}
+	if err := writeAttachStatus(conn, mediaType, upgradeRequested(r)); err != nil {
+		log.FromContext(ctx).Debug("client went away before the stream started", "operation", what, log.Err(err))
+		closeConn(conn)
+		s.hijacked.Done()
+		return nil, nil
+	}
+
+	// NOTE: net/http may cancel the request context of a hijacked
+	// connection when the client half-closes it, so the stream has its own
+	// context. Failed writes and server shutdown cancel it.
+	streamCtx, cancel := s.streamContext(context.WithoutCancel(ctx))
+	out := &lockedWriter{w: conn, onError: cancel}
+	stream := &hijackedStream{
+		ctx:    streamCtx,
+		cancel: cancel,
+		input:  buffered.Reader,
+		out:    out,
+		stdout: out,
+		stderr: out,
+		close: func() {
+			cancel()
+			closeConn(conn)
+			s.hijacked.Done()
+		},
+	}
+	if !tty {
+		stream.stdout = newStdWriter(out, stdcopy.Stdout)
+		stream.stderr = newStdWriter(out, stdcopy.Stderr)
+	}
+	return stream, nil
 }
 
 // upgradeRequested reports whether the client asked to upgrade the
@@ -149,8 +185,8 @@ func (c *clientReader) Read(p []byte) (int, error) {
 }
 
 // discardClientInput reads and drops what a client without stdin sends.
-// The end of that input says nothing: the docker CLI half-closes its side
-// at once when it attaches no stdin, and still reads the output. A client
+// The end of that input means nothing, because the docker CLI half-closes
+// its side at once when it attaches no stdin, and still reads the output. A client
 // that is really gone is noticed when a write of output fails.
 func discardClientInput(r io.Reader) {
 	_, _ = io.Copy(io.Discard, r)

@@ -2,16 +2,12 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/berth-engine/berth/api/version"
 	"github.com/berth-engine/berth/internal/detachkeys"
 	"github.com/berth-engine/berth/internal/log"
 )
@@ -88,36 +84,18 @@ func (s *Server) postExecStart(w http.ResponseWriter, r *http.Request, vars map[
 	}
 	tty := inspect.ProcessConfig != nil && inspect.ProcessConfig.Tty
 
-	conn, buffered, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return errdefs.ErrInternal.WithMessage(fmt.Sprintf("start exec %s: cannot hijack the connection: %v", id, err))
+	stream, err := s.hijackStream(ctx, w, r, "start exec "+id, tty)
+	if stream == nil || err != nil {
+		return err
 	}
-	s.hijacked.Add(1)
-	defer s.hijacked.Done()
-	defer closeConn(conn)
-
-	mediaType := types.MediaTypeRawStream
-	if !tty && version.FromContext(ctx).AtLeast(version.Version{Major: 1, Minor: 42}) {
-		mediaType = types.MediaTypeMultiplexedStream
-	}
-	if err := writeAttachStatus(conn, mediaType, upgradeRequested(r)); err != nil {
-		log.FromContext(ctx).Debug("exec client went away before the stream started", log.Err(err))
-		return nil
-	}
-
-	ctx, cancel := s.streamContext(context.WithoutCancel(ctx))
-	defer cancel()
-	out := &lockedWriter{w: conn, onError: cancel}
-	var stdout, stderr io.Writer = out, out
-	if !tty {
-		stdout = newStdWriter(out, stdcopy.Stdout)
-		stderr = newStdWriter(out, stdcopy.Stderr)
-	}
+	defer stream.close()
+	ctx, out, buffered, cancel := stream.ctx, stream.out, stream.input, stream.cancel
+	stdout, stderr := stream.stdout, stream.stderr
 	opts := ExecStartOptions{Stdout: stdout, Stderr: stderr, ConsoleSize: req.ConsoleSize}
 	if inspect.OpenStdin {
-		opts.Stdin = &clientReader{r: buffered.Reader, onError: cancel}
+		opts.Stdin = &clientReader{r: buffered, onError: cancel}
 	} else {
-		go discardClientInput(buffered.Reader)
+		go discardClientInput(buffered)
 	}
 
 	err = s.backend.ContainerExecStart(ctx, id, opts)
