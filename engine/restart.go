@@ -75,7 +75,7 @@ func (e *Engine) scheduleRestart(ctx context.Context, c *ctr.Container, ranFor t
 }
 
 // restartByPolicy starts, when the daemon starts, the containers whose
-// restart policy says so: those a restart was pending for, those with
+// restart policy requires it: those a restart was pending for, those with
 // always, and those with unless-stopped that no user stopped.
 func (e *Engine) restartByPolicy(ctx context.Context) {
 	for _, c := range e.containers.List() {

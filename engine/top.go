@@ -62,7 +62,7 @@ func (e *Engine) ContainerTop(ctx context.Context, ref, psArgs string) (containe
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
 			// ps fails on invalid options, which come from the request. The
-			// first line of its error output says which option is wrong.
+			// first line of its error output names the wrong option.
 			reason, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
 			return container.TopResponse{}, fmt.Errorf("Error running ps: %s: %s: %w",
 				err, reason, errdefs.ErrInvalidArgument)

@@ -158,7 +158,7 @@ func TestTerminalStartsWithClientSize(t *testing.T) {
 	d.importBusybox()
 
 	// stty runs at once, before any resize request could arrive, so it
-	// sees the size given at create.
+	// prints the size given at create.
 	term := d.runTerminal("run", "-it", "--rm", "busybox", "stty", "size")
 	term.expect("24 80")
 	assert.Check(t, is.Equal(term.exitCode(), 0))

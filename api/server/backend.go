@@ -100,7 +100,7 @@ type ContainerBackend interface {
 	// away (ctx is cancelled) or the detach keys are read from Stdin.
 	ContainerAttach(ctx context.Context, nameOrID string, opts AttachOptions) error
 	// ContainerTTY reports whether the container was created with a TTY, so
-	// the server knows whether to frame attach and log streams.
+	// the server can decide whether to frame attach and log streams.
 	ContainerTTY(ctx context.Context, nameOrID string) (bool, error)
 	ContainerResize(ctx context.Context, nameOrID string, height, width uint) error
 	// ContainerLogs calls fn for each log line in order until the log ends,
@@ -175,7 +175,7 @@ type StatsOptions struct {
 // ContainerStatser reports the resource usage of containers.
 type ContainerStatser interface {
 	// ContainerStats calls fn with samples of the container's resource
-	// usage, as opts asks.
+	// usage, as opts requests.
 	ContainerStats(ctx context.Context, nameOrID string, opts StatsOptions, fn func(container.StatsResponse) error) error
 }
 

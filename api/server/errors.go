@@ -79,7 +79,7 @@ var errorKinds = []error{
 	errdefs.ErrUnknown,
 }
 
-// errorMessage returns the message a client sees. The name of the error's
+// errorMessage returns the message sent to the client. The name of the error's
 // kind ("not found", "conflict") that wrapping with %w appends is left out,
 // so messages read as Docker's do: "No such container: web".
 func errorMessage(err error) string {

@@ -200,7 +200,7 @@ func addUnimplementedRoutes(rt *router) {
 		"/plugins": "plugins", "/distribution": "registry distribution lookups",
 	} {
 		// No such object exists, and `docker inspect NAME` moves on to the
-		// next kind of object only on a not-found answer. This route comes
+		// next kind of object only after a not-found response. This route comes
 		// first, because the router takes the first match.
 		kind := strings.TrimSuffix(strings.TrimPrefix(prefix, "/"), "s")
 		notFound := func(_ http.ResponseWriter, _ *http.Request, vars map[string]string) error {

@@ -37,8 +37,8 @@ func main() {
 	cause := context.Cause(ctx)
 	stop()
 	if err != nil && cause != nil && (errors.Is(err, context.Canceled) || errors.Is(err, cause)) {
-		// Like a client killed by Ctrl-C, without a message: the error only
-		// says that the signal cancelled the command.
+		// Exit like a client killed by Ctrl-C, without a message, because the
+		// error only reports that the signal cancelled the command.
 		os.Exit(130)
 	}
 	if err != nil {

@@ -108,7 +108,7 @@ func copyOutput(resp client.HijackedResponse, streams attachStreams) error {
 }
 
 // copyInput sends stdin to the container and then half-closes the
-// connection, so that the daemon sees the end of stdin. Without stdin the
+// connection, so that the daemon reads the end of stdin. Without stdin the
 // connection stays open both ways, because the daemon reads a close from
 // the client as the end of the attach.
 func copyInput(resp client.HijackedResponse, streams attachStreams) error {
