@@ -88,9 +88,7 @@ func (s *Store) Add(c *Container) error {
 	defer s.mu.Unlock()
 
 	if other, ok := s.byName[c.Name]; ok {
-		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q. "+
-			"You have to remove (or rename) that container to be able to reuse that name: %w",
-			c.Name, other, errdefs.ErrConflict)
+		return fmt.Errorf("%s: %w", nameConflictMessage(c.Name, other), errdefs.ErrConflict)
 	}
 	if err := os.MkdirAll(s.Dir(c.ID), 0o710); err != nil {
 		return err
@@ -179,11 +177,19 @@ func (s *Store) Rename(c *Container, name string) error {
 	defer s.mu.Unlock()
 
 	if other, ok := s.byName[name]; ok && other != c.ID {
-		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q: %w",
-			name, other, errdefs.ErrConflict)
+		// Docker 28 (daemon/rename.go) wraps the conflict with this prefix.
+		return fmt.Errorf("Error when allocating new name: %s: %w",
+			nameConflictMessage(name, other), errdefs.ErrConflict)
 	}
 	delete(s.byName, c.Name)
 	s.byName[name] = c.ID
 	c.Name = name
 	return nil
+}
+
+// nameConflictMessage returns Docker's text for a name that container id
+// already has.
+func nameConflictMessage(name, id string) string {
+	return fmt.Sprintf("Conflict. The container name \"/%s\" is already in use by container %q. "+
+		"You have to remove (or rename) that container to be able to reuse that name.", name, id)
 }
