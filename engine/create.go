@@ -54,6 +54,12 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 		return nil, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path: %w",
 			wd, errdefs.ErrInvalidArgument)
 	}
+	// Docker rejects an unknown stop signal at create, not at stop time.
+	if sig := req.Config.StopSignal; sig != "" {
+		if _, err := ParseSignal(sig); err != nil {
+			return nil, err
+		}
+	}
 
 	e.imageUse.RLock()
 	defer e.imageUse.RUnlock()
