@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
@@ -47,6 +48,9 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 		Labels:             []string{},
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 		Warnings:           []string{},
+		// A Docker Engine outside a swarm reports "inactive", and docker
+		// info then leaves out the swarm node details.
+		Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 	}
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {
