@@ -113,13 +113,18 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, _ map[string]
 
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	legacy := version.FromContext(r.Context()).Less(version.Version{Major: 1, Minor: 52})
 	err = s.backend.Events(ctx, since, until, filters, func(m events.Message) error {
 		if mediaType == types.MediaTypeJSONSequence {
 			if _, err := w.Write([]byte{0x1e}); err != nil {
 				return err
 			}
 		}
-		if err := enc.Encode(m); err != nil {
+		var body any = m
+		if legacy {
+			body = withLegacyEventFields(m)
+		}
+		if err := enc.Encode(body); err != nil {
 			return err
 		}
 		flush(w)
@@ -129,6 +134,31 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, _ map[string]
 		log.FromContext(ctx).Error("event stream ended", log.Err(err))
 	}
 	return nil
+}
+
+// legacyEventMessage is an event as API versions before 1.52 send it: with
+// the fields that API 1.22 deprecated (status, id, from) still filled in for
+// container and image events. Clients such as older Dev Container CLIs read
+// status.
+type legacyEventMessage struct {
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+	events.Message
+}
+
+func withLegacyEventFields(m events.Message) legacyEventMessage {
+	out := legacyEventMessage{Message: m}
+	switch m.Type {
+	case events.ContainerEventType:
+		out.Status = string(m.Action)
+		out.ID = m.Actor.ID
+		out.From = m.Actor.Attributes["image"]
+	case events.ImageEventType:
+		out.Status = string(m.Action)
+		out.ID = m.Actor.ID
+	}
+	return out
 }
 
 // negotiateEventsMediaType picks the stream format from the Accept headers:

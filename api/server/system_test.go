@@ -186,6 +186,62 @@ func TestEventsStream(t *testing.T) {
 	assert.DeepEqual(t, filters.all(), []map[string][]string{{"type": {"container"}}})
 }
 
+func TestEventsLegacyFields(t *testing.T) {
+	b := &fakeBackend{
+		events: func(_ context.Context, _, _ time.Time, _ map[string][]string, fn func(events.Message) error) error {
+			for _, m := range []events.Message{
+				{Type: events.ContainerEventType, Action: events.ActionStart,
+					Actor: events.Actor{ID: "c1", Attributes: map[string]string{"image": "busybox", "name": "web"}}},
+				{Type: events.ImageEventType, Action: events.ActionTag, Actor: events.Actor{ID: "sha256:abc"}},
+				{Type: events.NetworkEventType, Action: events.ActionConnect, Actor: events.Actor{ID: "n1"}},
+			} {
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	hc := startServer(t, b).httpClient(t)
+
+	read := func(path string) []map[string]any {
+		t.Helper()
+		resp, err := hc.Get("http://berth" + path)
+		assert.NilError(t, err)
+		defer resp.Body.Close()
+		var out []map[string]any
+		dec := json.NewDecoder(resp.Body)
+		for dec.More() {
+			var m map[string]any
+			assert.NilError(t, dec.Decode(&m))
+			out = append(out, m)
+		}
+		return out
+	}
+
+	old := read("/v1.50/events?until=1")
+	assert.Assert(t, is.Len(old, 3))
+	assert.Check(t, is.Equal(old[0]["status"], "start"))
+	assert.Check(t, is.Equal(old[0]["id"], "c1"))
+	assert.Check(t, is.Equal(old[0]["from"], "busybox"))
+	assert.Check(t, is.Equal(old[0]["Action"], "start"))
+	assert.Check(t, is.Equal(old[1]["status"], "tag"))
+	assert.Check(t, is.Equal(old[1]["id"], "sha256:abc"))
+	_, hasFrom := old[1]["from"]
+	assert.Check(t, !hasFrom, "image event: %v", old[1])
+	_, hasStatus := old[2]["status"]
+	assert.Check(t, !hasStatus, "network event: %v", old[2])
+
+	current := read("/v1.52/events?until=1")
+	assert.Assert(t, is.Len(current, 3))
+	for _, m := range current {
+		for _, key := range []string{"status", "id", "from"} {
+			_, ok := m[key]
+			assert.Check(t, !ok, "API 1.52 event has %q: %v", key, m)
+		}
+	}
+}
+
 func TestEventsInvalidFilter(t *testing.T) {
 	c := startServer(t, &fakeBackend{}).client(t)
 
