@@ -58,6 +58,8 @@ func TestErrorMessageLeavesOutKind(t *testing.T) {
 		{fmt.Errorf("outer: %w", fmt.Errorf("name in use: %w", errdefs.ErrConflict)), "outer: name in use"},
 		{errdefs.ErrNotImplemented.WithMessage("later"), "later"},
 		{errors.New("disk on fire: not found"), "disk on fire: not found"},
+		{fmt.Errorf("load images: %w", fmt.Errorf("%w: bad archive", errdefs.ErrInvalidArgument)), "load images: bad archive"},
+		{fmt.Errorf("%w: bad tag", errdefs.ErrInvalidArgument), "bad tag"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {

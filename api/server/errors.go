@@ -80,8 +80,9 @@ var errorKinds = []error{
 }
 
 // errorMessage returns the message sent to the client. The name of the error's
-// kind ("not found", "conflict") that wrapping with %w appends is left out,
-// so messages read as Docker's do: "No such container: web".
+// kind ("not found", "conflict") that wrapping with %w adds before or after
+// a message is left out, so messages read as Docker's do: "No such
+// container: web".
 func errorMessage(err error) string {
 	if errors.Is(err, context.Canceled) {
 		return "request canceled"
@@ -90,6 +91,8 @@ func errorMessage(err error) string {
 	for _, kind := range errorKinds {
 		if errors.Is(err, kind) {
 			msg = strings.TrimSuffix(msg, ": "+kind.Error())
+			msg = strings.TrimPrefix(msg, kind.Error()+": ")
+			msg = strings.Replace(msg, ": "+kind.Error()+": ", ": ", 1)
 		}
 	}
 	return msg
