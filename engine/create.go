@@ -129,19 +129,10 @@ func checkHostConfig(hc *container.HostConfig) error {
 		return fmt.Errorf("volumes and bind mounts (-v, --mount, --tmpfs, --volumes-from) are not supported yet: %w",
 			errdefs.ErrNotImplemented)
 	}
-	switch hc.RestartPolicy.Name {
-	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways,
-		container.RestartPolicyUnlessStopped, container.RestartPolicyOnFailure:
-	default:
-		return fmt.Errorf("invalid restart policy '%s': use no, always, unless-stopped or on-failure: %w",
-			hc.RestartPolicy.Name, errdefs.ErrInvalidArgument)
-	}
-	if hc.RestartPolicy.MaximumRetryCount < 0 {
-		return fmt.Errorf("invalid restart policy: maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
-	}
-	if hc.RestartPolicy.MaximumRetryCount > 0 && hc.RestartPolicy.Name != container.RestartPolicyOnFailure {
-		return fmt.Errorf("invalid restart policy: maximum retry count can only be used with 'on-failure': %w",
-			errdefs.ErrInvalidArgument)
+	// The API module's validation carries Docker Engine's messages, such as
+	// "invalid restart policy: unknown policy 'bogus'; use one of ...".
+	if err := container.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return fmt.Errorf("can't create 'AutoRemove' container with restart policy: %w", errdefs.ErrInvalidArgument)

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
@@ -143,4 +144,30 @@ func TestWithoutLoopbackNameservers(t *testing.T) {
 	in := "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch example.test\noptions edns0\n"
 	want := "# generated\nnameserver 192.0.2.53\nsearch example.test\noptions edns0\n"
 	assert.Check(t, is.Equal(string(withoutLoopbackNameservers([]byte(in))), want))
+}
+
+func TestCheckHostConfigRestartPolicy(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		policy  container.RestartPolicy
+		message string
+	}{
+		{container.RestartPolicy{Name: "unless-stopped"}, ""},
+		{container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 3}, ""},
+		{container.RestartPolicy{Name: "bogus"},
+			"invalid restart policy: unknown policy 'bogus'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"},
+		{container.RestartPolicy{Name: "always", MaximumRetryCount: 2},
+			"invalid restart policy: maximum retry count can only be used with 'on-failure'"},
+		{container.RestartPolicy{Name: "on-failure", MaximumRetryCount: -1},
+			"invalid restart policy: maximum retry count cannot be negative"},
+	}
+	for _, tc := range cases {
+		err := checkHostConfig(&container.HostConfig{RestartPolicy: tc.policy})
+		if tc.message == "" {
+			assert.Check(t, is.Nil(err), "policy %+v", tc.policy)
+			continue
+		}
+		assert.Check(t, errdefs.IsInvalidArgument(err), "policy %+v: %v", tc.policy, err)
+		assert.Check(t, is.ErrorContains(err, tc.message))
+	}
 }
