@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-engine/berth/internal/atomicfile"
@@ -254,60 +252,33 @@ func (s *Store) storeLayer(ctx context.Context, parent digest.Digest, produce la
 	return layer, desc, nil
 }
 
-// writeImage stores the config and manifest blobs, then the image record. An
-// image with the same ID that exists already is returned unchanged.
+// writeImage encodes cfg and stores it with an OCI manifest for layers.
 func (s *Store) writeImage(ctx context.Context, cfg dockerspec.DockerOCIImage, layers []ocispec.Descriptor, parent digest.Digest) (Image, error) {
 	config, err := json.Marshal(cfg)
 	if err != nil {
 		return Image{}, fmt.Errorf("encode config: %w", err)
 	}
-	id, configSize, err := s.cs.Write(ctx, bytes.NewReader(config), "")
-	if err != nil {
-		return Image{}, fmt.Errorf("store config: %w", err)
-	}
-
-	if layers == nil {
-		layers = []ocispec.Descriptor{} // the manifest requires a list
-	}
-	manifest, err := json.Marshal(ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config: ocispec.Descriptor{
-			MediaType: ocispec.MediaTypeImageConfig,
-			Digest:    id,
-			Size:      configSize,
-		},
-		Layers: layers,
-	})
-	if err != nil {
-		return Image{}, fmt.Errorf("encode manifest: %w", err)
-	}
-	manifestDigest, _, err := s.cs.Write(ctx, bytes.NewReader(manifest), "")
-	if err != nil {
-		return Image{}, fmt.Errorf("store manifest: %w", err)
-	}
-
-	size, err := s.layersSize(cfg.RootFS.DiffIDs)
+	manifest, err := ociManifest(config, layers)
 	if err != nil {
 		return Image{}, err
 	}
-	meta := imageMetadata{Manifest: manifestDigest, Parent: parent, Size: size}
-	rec, err := newRecord(id, config, meta, layers)
-	if err != nil {
-		return Image{}, err
-	}
+	return s.writeRecord(ctx, config, manifest, layers, cfg.RootFS.DiffIDs, parent)
+}
 
+// addRecord saves the metadata of rec and adds it to the store. An image
+// with the same ID that exists already is returned unchanged.
+func (s *Store) addRecord(ctx context.Context, rec *record, meta imageMetadata) (Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	if existing := s.images[id]; existing != nil {
+	if existing := s.images[rec.id]; existing != nil {
 		return s.imageLocked(existing)
 	}
-	if err := atomicfile.WriteJSON(s.metadataPath(id), meta, 0o600); err != nil {
-		return Image{}, fmt.Errorf("save image %s: %w", id, err)
+	if err := atomicfile.WriteJSON(s.metadataPath(rec.id), meta, 0o600); err != nil {
+		return Image{}, fmt.Errorf("save image %s: %w", rec.id, err)
 	}
-	s.images[id] = rec
-	log.FromContext(ctx).Debug("image created", log.KeyImage, id, "layers", len(cfg.RootFS.DiffIDs))
+	s.images[rec.id] = rec
+	log.FromContext(ctx).Debug("image created", log.KeyImage, rec.id, "layers", len(rec.diffIDs))
 	return s.imageLocked(rec)
 }
 

@@ -141,6 +141,13 @@ func New(root string, cs *content.Store, ls *snapshot.Store) (*Store, error) {
 		return nil, fmt.Errorf("create image store: %w", err)
 	}
 
+	// Temporary directories of loads that a crash interrupted.
+	if leftovers, err := filepath.Glob(filepath.Join(root, "load-*")); err == nil {
+		for _, dir := range leftovers {
+			_ = os.RemoveAll(dir)
+		}
+	}
+
 	ctx := context.Background()
 	if err := s.loadImages(ctx); err != nil {
 		return nil, err

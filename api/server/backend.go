@@ -27,6 +27,7 @@ type Backend interface {
 	ExecBackend
 	ImagePruner
 	ImageBackend
+	ImageArchiver
 	BuildBackend
 	SystemBackend
 }

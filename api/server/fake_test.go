@@ -58,6 +58,8 @@ type fakeBackend struct {
 	imageDel func(context.Context, string, bool, bool) ([]image.DeleteResponse, error)
 	tag      func(context.Context, string, string, string) error
 	importFn func(context.Context, ImageImportRequest) (string, error)
+	load     func(context.Context, io.Reader) ([]string, error)
+	save     func(context.Context, []string, io.Writer) error
 	build    func(context.Context, BuildRequest, io.Writer) (string, error)
 	info     func(context.Context) (system.Info, error)
 	version  func(context.Context) (system.VersionResponse, error)
@@ -389,4 +391,18 @@ func (f *fakeBackend) ImagesPrune(ctx context.Context, filters map[string][]stri
 		return image.PruneReport{}, errFakeUnset
 	}
 	return f.imgPrune(ctx, filters)
+}
+
+func (f *fakeBackend) ImageLoad(ctx context.Context, r io.Reader) ([]string, error) {
+	if f.load == nil {
+		return nil, errFakeUnset
+	}
+	return f.load(ctx, r)
+}
+
+func (f *fakeBackend) ImageSave(ctx context.Context, names []string, w io.Writer) error {
+	if f.save == nil {
+		return errFakeUnset
+	}
+	return f.save(ctx, names, w)
 }

@@ -148,6 +148,7 @@ func (s *Server) addRoutes(rt *router) {
 	s.addExecRoutes(rt)
 	s.addArchiveRoutes(rt)
 	s.addImageRoutes(rt)
+	s.addImageArchiveRoutes(rt)
 	rt.add(http.MethodPost, "/build", s.postBuild)
 	addSwarmRoutes(rt)
 	addUnimplementedRoutes(rt)

@@ -74,6 +74,8 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		image.NewBuildCommand(c),
 		image.NewImagesCommand(c),
 		image.NewImportCommand(c),
+		image.NewLoadCommand(c),
+		image.NewSaveCommand(c),
 		image.NewRmiCommand(c),
 		image.NewTagCommand(c),
 		image.NewHistoryCommand(c),

@@ -1,10 +1,8 @@
 package container
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -21,8 +19,8 @@ func NewExportCommand(c *cli.CLI) *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output == "" && isTerminal(c.Out()) {
-				return errors.New("refusing to write a tar to a terminal: use -o FILE or redirect the output")
+			if output == "" && cli.IsTerminal(c.Out()) {
+				return cli.ErrTarToTerminal
 			}
 			apiClient, err := c.Client(cmd.Context())
 			if err != nil {
@@ -38,33 +36,12 @@ func NewExportCommand(c *cli.CLI) *cobra.Command {
 				_, err = io.Copy(c.Out(), body)
 				return err
 			}
-			return writeFileFrom(output, body)
+			if err := cli.WriteFileFrom(output, body); err != nil {
+				return fmt.Errorf("failed to export container to %s: %w", output, err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
 	return cmd
-}
-
-// isTerminal reports whether out is a terminal.
-func isTerminal(out io.Writer) bool {
-	_, ok := cli.TerminalFd(out)
-	return ok
-}
-
-// writeFileFrom copies r into the file path, removing the file again when
-// the copy fails.
-func writeFileFrom(path string, r io.Reader) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("failed to export container: %w", err)
-	}
-	_, err = io.Copy(f, r)
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		_ = os.Remove(path)
-		return fmt.Errorf("failed to export container to %s: %w", path, err)
-	}
-	return nil
 }

@@ -1,6 +1,6 @@
 // Package image implements the image commands of the berth client: build,
-// images, import, inspect, rmi and tag, both under "berth image" and at the
-// top level, and prune under "berth image" only.
+// images, import, inspect, load, rmi, save and tag, both under "berth image"
+// and at the top level, and prune under "berth image" only.
 package image
 
 import (
@@ -22,6 +22,8 @@ func NewImageCommand(c *cli.CLI) *cobra.Command {
 	cmd.AddCommand(
 		NewBuildCommand(c),
 		NewImportCommand(c),
+		NewLoadCommand(c),
+		NewSaveCommand(c),
 		NewHistoryCommand(c),
 		NewInspectCommand(c),
 		NewListCommand(c),

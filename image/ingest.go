@@ -1,0 +1,282 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/containerd/errdefs"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/snapshot"
+)
+
+// LayerSource is one layer of an image that comes from outside the store: a
+// registry or an image archive.
+type LayerSource struct {
+	// Blob describes the layer blob as the source's manifest names it. Its
+	// digest may be empty when the source has no manifest entry for it.
+	Blob ocispec.Descriptor
+
+	// Open returns the blob's bytes, which may be compressed with gzip,
+	// bzip2, xz or zstd.
+	Open func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// IngestRequest describes an image whose config, manifest and layers come
+// from outside the store.
+type IngestRequest struct {
+	// Config is the config blob, stored unchanged, so the image keeps its ID.
+	Config []byte
+
+	// Manifest is the manifest blob, whose layers are Layers' blobs. With a
+	// manifest the blobs are stored as they are, verified against their
+	// digests, and the image keeps its manifest digest. Without one every
+	// layer is stored gzip-compressed under a new OCI manifest.
+	Manifest []byte
+
+	Layers []LayerSource
+
+	// LayerDone, when set, is called after each layer is in the store, with
+	// its index and whether it was there already.
+	LayerDone func(index int, existed bool)
+}
+
+// Ingest stores an image from its config and layers and returns it. Every
+// layer must unpack to the diff ID that the config names at its position,
+// and blobs named in Manifest must match their digests and sizes. A mismatch
+// fails with an error wrapping errdefs.ErrInvalidArgument and stores no
+// image. Layers already in the store are not unpacked again.
+func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
+	s.layerLock.RLock()
+	defer s.layerLock.RUnlock()
+
+	var cfg dockerspec.DockerOCIImage
+	if err := json.Unmarshal(req.Config, &cfg); err != nil {
+		return Image{}, fmt.Errorf("%w: decode image config: %w", errdefs.ErrInvalidArgument, err)
+	}
+	if cfg.RootFS.Type != "layers" {
+		return Image{}, fmt.Errorf("%w: image config has rootfs type %q, expected \"layers\"",
+			errdefs.ErrInvalidArgument, cfg.RootFS.Type)
+	}
+	if n, m := len(cfg.RootFS.DiffIDs), len(req.Layers); n != m {
+		return Image{}, fmt.Errorf("%w: image config names %d layers, but the image has %d",
+			errdefs.ErrInvalidArgument, n, m)
+	}
+
+	blobs := make([]ocispec.Descriptor, len(req.Layers))
+	var parent digest.Digest
+	for i, src := range req.Layers {
+		want := cfg.RootFS.DiffIDs[i]
+		var blob ocispec.Descriptor
+		var existed bool
+		var err error
+		if req.Manifest != nil {
+			blob, existed, err = s.ingestBlobLayer(ctx, parent, want, src)
+		} else {
+			blob, existed, err = s.ingestRecompressedLayer(ctx, parent, want, src)
+		}
+		if err != nil {
+			return Image{}, fmt.Errorf("layer %d (%s): %w", i+1, want, err)
+		}
+		blobs[i] = blob
+		parent = snapshot.ChainID(parent, want)
+		if req.LayerDone != nil {
+			req.LayerDone(i, existed)
+		}
+	}
+
+	manifest := req.Manifest
+	if manifest == nil {
+		var err error
+		if manifest, err = ociManifest(req.Config, blobs); err != nil {
+			return Image{}, err
+		}
+	}
+	return s.writeRecord(ctx, req.Config, manifest, blobs, cfg.RootFS.DiffIDs, "")
+}
+
+// ingestBlobLayer stores the blob of src unchanged, unless the content store
+// has it, then unpacks it on parent unless that layer exists.
+func (s *Store) ingestBlobLayer(ctx context.Context, parent, diffID digest.Digest, src LayerSource) (ocispec.Descriptor, bool, error) {
+	blob := src.Blob
+	if err := blob.Digest.Validate(); err != nil {
+		return blob, false, fmt.Errorf("%w: layer blob digest %q: %w", errdefs.ErrInvalidArgument, blob.Digest, err)
+	}
+
+	existed := s.cs.Has(blob.Digest)
+	if !existed {
+		if err := s.fetchBlob(ctx, blob, src.Open); err != nil {
+			return blob, false, err
+		}
+	}
+
+	chain := snapshot.ChainID(parent, diffID)
+	if _, err := s.ls.Layer(chain); err == nil {
+		return blob, existed, nil
+	}
+
+	rc, err := s.cs.Open(blob.Digest)
+	if err != nil {
+		return blob, false, err
+	}
+	defer rc.Close()
+	layer, err := applyTar(s, rc)(ctx, parent, io.Discard)
+	if err != nil {
+		return blob, false, err
+	}
+	if err := s.checkDiffID(ctx, layer, diffID); err != nil {
+		return blob, false, err
+	}
+	return blob, false, nil
+}
+
+// fetchBlob copies the blob that open returns into the content store,
+// checking its digest and, when known, its size.
+func (s *Store) fetchBlob(ctx context.Context, blob ocispec.Descriptor, open func(context.Context) (io.ReadCloser, error)) error {
+	rc, err := open(ctx)
+	if err != nil {
+		return fmt.Errorf("fetch blob %s: %w", blob.Digest, err)
+	}
+	defer rc.Close()
+
+	var r io.Reader = rc
+	if blob.Size > 0 {
+		// One byte more than expected shows a blob that is too long.
+		r = io.LimitReader(rc, blob.Size+1)
+	}
+	d, size, err := s.cs.Write(ctx, &sizeCheckReader{r: r, want: blob.Size}, blob.Digest)
+	if err != nil {
+		return fmt.Errorf("fetch blob %s: %w", blob.Digest, err)
+	}
+	if blob.Size > 0 && size != blob.Size {
+		_ = s.cs.Delete(d)
+		return fmt.Errorf("fetch blob %s: %w: size %d, expected %d", blob.Digest, errdefs.ErrInvalidArgument, size, blob.Size)
+	}
+	return nil
+}
+
+// sizeCheckReader fails the read that takes a stream past want bytes, so a
+// blob that is too long never reaches the content store.
+type sizeCheckReader struct {
+	r    io.Reader
+	want int64
+	read int64
+}
+
+func (c *sizeCheckReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read += int64(n)
+	if c.want > 0 && c.read > c.want {
+		return n, fmt.Errorf("%w: blob is longer than its size %d", errdefs.ErrInvalidArgument, c.want)
+	}
+	return n, err
+}
+
+// ingestRecompressedLayer unpacks src on parent and stores a gzip copy of
+// its tar. When the layer exists and another image has a blob for it, that
+// blob is used and src is not read.
+func (s *Store) ingestRecompressedLayer(ctx context.Context, parent, diffID digest.Digest, src LayerSource) (ocispec.Descriptor, bool, error) {
+	chain := snapshot.ChainID(parent, diffID)
+	if _, err := s.ls.Layer(chain); err == nil {
+		if blob, ok := s.blobForLayer(chain); ok {
+			return blob, true, nil
+		}
+	}
+
+	rc, err := src.Open(ctx)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	defer rc.Close()
+	layer, blob, err := s.storeLayer(ctx, parent, applyTar(s, rc))
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	if err := s.checkDiffID(ctx, layer, diffID); err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	return blob, false, nil
+}
+
+// blobForLayer returns the blob that a stored image uses for the layer with
+// the given chain ID, if one does and the blob is in the content store.
+func (s *Store) blobForLayer(chain digest.Digest) (ocispec.Descriptor, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	for _, rec := range s.images {
+		for i, id := range chainIDs(rec.diffIDs) {
+			if id == chain && i < len(rec.layers) && s.cs.Has(rec.layers[i].Digest) {
+				return rec.layers[i], true
+			}
+		}
+	}
+	return ocispec.Descriptor{}, false
+}
+
+// checkDiffID fails when the unpacked layer is not the one the config
+// names. The wrong layer is removed unless an image uses it.
+func (s *Store) checkDiffID(ctx context.Context, layer snapshot.Layer, want digest.Digest) error {
+	if layer.DiffID == want {
+		return nil
+	}
+	s.mu.Lock()
+	used := s.usedLayersLocked()[layer.ChainID]
+	s.mu.Unlock()
+	if !used {
+		_ = s.ls.RemoveLayer(ctx, layer.ChainID)
+	}
+	return fmt.Errorf("%w: layer content has diff ID %s, but the image config names %s",
+		errdefs.ErrInvalidArgument, layer.DiffID, want)
+}
+
+// ociManifest encodes an OCI image manifest for the config and layers.
+func ociManifest(config []byte, layers []ocispec.Descriptor) ([]byte, error) {
+	if layers == nil {
+		layers = []ocispec.Descriptor{} // the manifest requires a list
+	}
+	manifest, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{
+			MediaType: ocispec.MediaTypeImageConfig,
+			Digest:    digest.FromBytes(config),
+			Size:      int64(len(config)),
+		},
+		Layers: layers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return manifest, nil
+}
+
+// writeRecord stores the config and manifest blobs, then the image record.
+// An image with the same ID that exists already is returned unchanged.
+func (s *Store) writeRecord(ctx context.Context, config, manifest []byte, layers []ocispec.Descriptor, diffIDs []digest.Digest, parent digest.Digest) (Image, error) {
+	id, _, err := s.cs.Write(ctx, bytes.NewReader(config), "")
+	if err != nil {
+		return Image{}, fmt.Errorf("store config: %w", err)
+	}
+	manifestDigest, _, err := s.cs.Write(ctx, bytes.NewReader(manifest), "")
+	if err != nil {
+		return Image{}, fmt.Errorf("store manifest: %w", err)
+	}
+
+	size, err := s.layersSize(diffIDs)
+	if err != nil {
+		return Image{}, err
+	}
+	meta := imageMetadata{Manifest: manifestDigest, Parent: parent, Size: size}
+	rec, err := newRecord(id, config, meta, layers)
+	if err != nil {
+		return Image{}, err
+	}
+	return s.addRecord(ctx, rec, meta)
+}
