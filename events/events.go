@@ -27,6 +27,10 @@ func New() *Bus {
 // Publish records an event about an object and delivers it. A subscriber
 // that is not keeping up loses the event rather than blocking the daemon.
 func (b *Bus) Publish(typ events.Type, action events.Action, id string, attrs map[string]string) {
+	// Docker Engine always sends Actor.Attributes as an object, never null.
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
 	now := time.Now().UTC()
 	msg := events.Message{
 		Type:     typ,
