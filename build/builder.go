@@ -86,6 +86,12 @@ func (e *RunError) Error() string {
 	return fmt.Sprintf("The command '%s' returned a non-zero code: %d", strings.Join(e.Cmd, " "), e.Code)
 }
 
+// ExitCode returns the command's exit code. The API server sends it as the
+// code of the build's error message, which the docker CLI exits with.
+func (e *RunError) ExitCode() int {
+	return e.Code
+}
+
 // Options are the parameters of one build.
 type Options struct {
 	// Dockerfile is the Dockerfile's path in the context; "" means

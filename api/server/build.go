@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,11 +184,16 @@ func (b *buildOutput) writeMessage(m any) error {
 	return nil
 }
 
+// writeError sends err as the last message of the stream. An error with an
+// exit code (a RUN command that failed) carries it as the code, as Docker's
+// classic builder sends it, and the docker CLI exits with that code.
 func (b *buildOutput) writeError(err error) error {
-	return b.writeMessage(streamError{
-		ErrorDetail: jsonstream.Error{Message: errorMessage(err)},
-		Error:       errorMessage(err),
-	})
+	detail := jsonstream.Error{Message: errorMessage(err)}
+	var exit interface{ ExitCode() int }
+	if errors.As(err, &exit) {
+		detail.Code = exit.ExitCode()
+	}
+	return b.writeMessage(streamError{ErrorDetail: detail, Error: detail.Message})
 }
 
 // streamError is an error inside a JSON message stream. Docker Engine sends

@@ -17,6 +17,8 @@ import (
 	"github.com/moby/moby/client"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	berthbuild "github.com/berth-engine/berth/build"
 )
 
 const testImageID = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -309,7 +311,7 @@ func TestBuildErrors(t *testing.T) {
 				return "", errdefs.ErrInvalidArgument.WithMessage("Cannot locate specified Dockerfile: missing")
 			}
 			fmt.Fprintf(out, "Step 1/1 : RUN false\n")
-			return "", errors.New("The command '/bin/sh -c false' returned a non-zero code: 1")
+			return "", fmt.Errorf("build step 1: %w", &berthbuild.RunError{Cmd: []string{"/bin/sh", "-c", "false"}, Code: 1})
 		},
 	}
 	ts := startServer(t, b)
@@ -320,7 +322,8 @@ func TestBuildErrors(t *testing.T) {
 	_, err := c.ImageBuild(ctx, strings.NewReader(""), client.ImageBuildOptions{Dockerfile: "missing"})
 	assert.Check(t, errdefs.IsInvalidArgument(err), "got %v", err)
 
-	// An error after output is a message in the stream, with both fields.
+	// An error after output is a message in the stream, with both fields
+	// and the exit code of the failed command.
 	res, err := c.ImageBuild(ctx, strings.NewReader(""), client.ImageBuildOptions{})
 	assert.NilError(t, err)
 	data, err := io.ReadAll(res.Body)
@@ -328,8 +331,8 @@ func TestBuildErrors(t *testing.T) {
 	assert.NilError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(data), "\r\n"), "\r\n")
 	assert.Assert(t, is.Len(lines, 2))
-	assert.Equal(t, lines[1], `{"errorDetail":{"message":"The command '/bin/sh -c false' returned a non-zero code: 1"},`+
-		`"error":"The command '/bin/sh -c false' returned a non-zero code: 1"}`)
+	assert.Equal(t, lines[1], `{"errorDetail":{"code":1,"message":"build step 1: The command '/bin/sh -c false' returned a non-zero code: 1"},`+
+		`"error":"build step 1: The command '/bin/sh -c false' returned a non-zero code: 1"}`)
 
 	_, err = c.ImageBuild(ctx, strings.NewReader(""), client.ImageBuildOptions{Tags: []string{"app@" + testImageID}})
 	assert.Check(t, errdefs.IsInvalidArgument(err), "got %v", err)
