@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 
+	"github.com/berth-engine/berth/api/version"
 	"github.com/berth-engine/berth/internal/log"
 )
 
@@ -36,7 +37,11 @@ func (s *Server) getImagesJSON(w http.ResponseWriter, r *http.Request, _ map[str
 	if list == nil {
 		list = []image.Summary{}
 	}
-	return writeJSON(w, http.StatusOK, list)
+	body, err := imageListForVersion(list, version.FromContext(r.Context()))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) getImageJSON(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
@@ -44,7 +49,11 @@ func (s *Server) getImageJSON(w http.ResponseWriter, r *http.Request, vars map[s
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	body, err := imageInspectForVersion(resp, version.FromContext(r.Context()))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) getImageHistory(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
