@@ -210,10 +210,7 @@ func addSwarmRoutes(rt *router) {
 // clear message rather than "page not found".
 func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
-		{http.MethodPost, "/images/load", "loading images"},
-		{http.MethodGet, "/images/get", "saving images"},
 		{http.MethodGet, "/images/search", "searching registries"},
-		{http.MethodGet, "/images/{name...}/get", "saving images"},
 		{http.MethodPost, "/images/{name...}/push", "pushing images"},
 		{http.MethodPost, "/auth", "registry login"},
 		{http.MethodPost, "/session", "BuildKit sessions"},

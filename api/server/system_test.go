@@ -99,8 +99,8 @@ func TestRawRequests(t *testing.T) {
 			message: "This node is not a swarm manager. Use \"docker swarm init\" or " +
 				"\"docker swarm join\" to connect this node to swarm and try again."},
 		{name: "services", method: http.MethodGet, path: "/services/abc/logs", status: 503},
-		{name: "unimplemented", method: http.MethodPost, path: "/images/load", status: 501,
-			message: "loading images is not implemented by berth"},
+		{name: "unimplemented", method: http.MethodGet, path: "/images/search", status: 501,
+			message: "searching registries is not implemented by berth"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
