@@ -237,6 +237,21 @@ func (e *Engine) ContainerRemove(ctx context.Context, ref string, force, removeV
 	return e.remove(ctx, c, force)
 }
 
+// removeConflict returns the error for removing a container in status
+// without force, in the words of Docker Engine 25 and later (daemon/delete.go), or nil when
+// the status allows removal.
+func removeConflict(name string, status ctr.Status) error {
+	switch status {
+	case ctr.Paused:
+		return fmt.Errorf("cannot remove container \"/%s\": container is paused and must be unpaused first: %w",
+			name, errdefs.ErrConflict)
+	case ctr.Running, ctr.Restarting:
+		return fmt.Errorf("cannot remove container \"/%s\": container is %s: "+
+			"stop the container before removing or force remove: %w", name, status, errdefs.ErrConflict)
+	}
+	return nil
+}
+
 func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error {
 	t := e.task(c.ID)
 	t.op.Lock()
@@ -247,11 +262,12 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 		return err
 	}
 	c.Lock()
-	status := c.State.Status
+	status, name := c.State.Status, c.Name
 	c.Unlock()
-	if !force && (status == ctr.Running || status == ctr.Paused || status == ctr.Restarting) {
-		return fmt.Errorf("You cannot remove a %s container %s. "+
-			"Stop the container before attempting removal or force remove: %w", status, c.ID, errdefs.ErrConflict)
+	if !force {
+		if err := removeConflict(name, status); err != nil {
+			return err
+		}
 	}
 	e.markStoppedByUser(c)
 	if e.isRunning(c) {
