@@ -433,6 +433,15 @@ func (f *containerFilter) match(c *ctr.Container) bool {
 		switch key {
 		case "publish", "expose", "before", "since":
 			continue
+		case "label":
+			// As in Docker, a container must carry every label filtered
+			// on, where other keys match any one of their values.
+			for _, v := range values {
+				if !f.matchOne(c, key, v) {
+					return false
+				}
+			}
+			continue
 		}
 		ok := false
 		for _, v := range values {
