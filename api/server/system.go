@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types"
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth-engine/berth/api/version"
 	"github.com/berth-engine/berth/internal/log"
@@ -23,6 +27,36 @@ func (s *Server) addSystemRoutes(rt *router) {
 	rt.add(http.MethodGet, "/info", s.getInfo)
 	rt.add(http.MethodGet, "/events", s.getEvents)
 	rt.add(http.MethodGet, "/system/df", s.getSystemDF)
+	addEmptyPruneRoutes(rt)
+}
+
+// addEmptyPruneRoutes serves the prune endpoints of the object kinds that
+// berth does not have (user-defined networks, volumes, build cache) with an
+// empty report, so docker system prune, which calls each of them, succeeds
+// as it does on a Docker Engine that has none. These routes come before the
+// 501 ones for those areas, because the router takes the first match.
+func addEmptyPruneRoutes(rt *router) {
+	prune := func(keys []string, report any) handlerFunc {
+		return func(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+			filters, err := parseFilters(r.URL.Query().Get("filters"))
+			if err != nil {
+				return err
+			}
+			for key := range filters {
+				if keys != nil && !slices.Contains(keys, key) {
+					return invalidParameter(fmt.Sprintf("invalid filter '%s'", key))
+				}
+			}
+			return writeJSON(w, http.StatusOK, report)
+		}
+	}
+	rt.add(http.MethodPost, "/networks/prune",
+		prune([]string{"until", "label", "label!"}, network.PruneReport{NetworksDeleted: []string{}}))
+	rt.add(http.MethodPost, "/volumes/prune",
+		prune([]string{"label", "label!", "all"}, volume.PruneReport{VolumesDeleted: []string{}}))
+	// Build cache filters have many keys, which BuildKit defines; any is
+	// accepted since there is nothing to match them against.
+	rt.add(http.MethodPost, "/build/prune", prune(nil, build.CachePruneReport{CachesDeleted: []string{}}))
 }
 
 // getPing serves GET and HEAD /_ping. The moby client reads the API version,

@@ -242,6 +242,36 @@ func TestEventsLegacyFields(t *testing.T) {
 	}
 }
 
+func TestEmptyPruneRoutes(t *testing.T) {
+	hc := startServer(t, &fakeBackend{}).httpClient(t)
+	post := func(path string) (int, map[string]any) {
+		t.Helper()
+		resp, err := hc.Post("http://berth"+path, "application/json", nil)
+		assert.NilError(t, err)
+		defer resp.Body.Close()
+		var body map[string]any
+		assert.NilError(t, json.NewDecoder(resp.Body).Decode(&body))
+		return resp.StatusCode, body
+	}
+
+	status, body := post("/v1.50/networks/prune")
+	assert.Check(t, is.Equal(status, http.StatusOK))
+	assert.Check(t, is.DeepEqual(body, map[string]any{"NetworksDeleted": []any{}}))
+	status, body = post("/v1.50/volumes/prune?filters=" + `{"label":{"a":true}}`)
+	assert.Check(t, is.Equal(status, http.StatusOK))
+	assert.Check(t, is.DeepEqual(body, map[string]any{"VolumesDeleted": []any{}, "SpaceReclaimed": 0.0}))
+	status, body = post("/v1.50/build/prune?filters=" + `{"until":{"24h":true}}`)
+	assert.Check(t, is.Equal(status, http.StatusOK))
+	assert.Check(t, is.DeepEqual(body, map[string]any{"CachesDeleted": []any{}, "SpaceReclaimed": 0.0}))
+
+	status, body = post("/v1.50/networks/prune?filters=" + `{"colour":{"red":true}}`)
+	assert.Check(t, is.Equal(status, http.StatusBadRequest))
+	assert.Check(t, is.Equal(body["message"], "invalid filter 'colour'"))
+	// Creating a network is still not implemented.
+	status, _ = post("/v1.50/networks/create")
+	assert.Check(t, is.Equal(status, http.StatusNotImplemented))
+}
+
 func TestEventsInvalidFilter(t *testing.T) {
 	c := startServer(t, &fakeBackend{}).client(t)
 
