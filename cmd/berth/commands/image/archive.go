@@ -77,7 +77,8 @@ func NewLoadCommand(c *cli.CLI) *cobra.Command {
 				return err
 			}
 			defer body.Close()
-			return format.DisplayJSONStream(body, c.Out(), nil)
+			fd, isTerminal := cli.TerminalFd(c.Out())
+			return format.DisplayJSONStreamTo(body, c.Out(), fd, isTerminal, nil)
 		},
 	}
 	flags := cmd.Flags()

@@ -116,9 +116,11 @@ func buildRequest(opts *buildOptions, dockerfile string) client.ImageBuildOption
 // ends the command with the builder's message and exit code 1.
 func displayBuild(c *cli.CLI, opts *buildOptions, body io.Reader) error {
 	out := c.Out()
+	fd, isTerminal := cli.TerminalFd(out)
 	var quietOutput bytes.Buffer
 	if opts.quiet {
 		out = &quietOutput
+		isTerminal = false
 	}
 
 	var imageID string
@@ -129,7 +131,7 @@ func displayBuild(c *cli.CLI, opts *buildOptions, body io.Reader) error {
 		}
 	}
 
-	if err := format.DisplayJSONStream(body, out, onAux); err != nil {
+	if err := format.DisplayJSONStreamTo(body, out, fd, isTerminal, onAux); err != nil {
 		if opts.quiet {
 			_, _ = c.Err().Write(quietOutput.Bytes())
 		}

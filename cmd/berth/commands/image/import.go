@@ -74,5 +74,6 @@ func runImport(ctx context.Context, c *cli.CLI, opts *importOptions, source, ref
 	}
 	defer body.Close()
 
-	return format.DisplayJSONStream(body, c.Out(), nil)
+	fd, isTerminal := cli.TerminalFd(c.Out())
+	return format.DisplayJSONStreamTo(body, c.Out(), fd, isTerminal, nil)
 }
