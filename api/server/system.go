@@ -32,9 +32,9 @@ func (s *Server) addSystemRoutes(rt *router) {
 
 // addEmptyPruneRoutes serves the prune endpoints of the object kinds that
 // berth does not have (user-defined networks, volumes, build cache) with an
-// empty report, so docker system prune, which calls each of them, succeeds
-// as it does on a Docker Engine that has none. These routes come before the
-// 501 ones for those areas, because the router takes the first match.
+// empty report. docker system prune calls them, and it then succeeds as on
+// a Docker Engine that has none of these objects. These routes come before
+// the 501 ones for those areas, because the router takes the first match.
 func addEmptyPruneRoutes(rt *router) {
 	prune := func(keys []string, report any) handlerFunc {
 		return func(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -54,8 +54,8 @@ func addEmptyPruneRoutes(rt *router) {
 		prune([]string{"until", "label", "label!"}, network.PruneReport{NetworksDeleted: []string{}}))
 	rt.add(http.MethodPost, "/volumes/prune",
 		prune([]string{"label", "label!", "all"}, volume.PruneReport{VolumesDeleted: []string{}}))
-	// Build cache filters have many keys, which BuildKit defines; any is
-	// accepted since there is nothing to match them against.
+	// BuildKit defines many build cache filter keys. Any key is accepted,
+	// because there is no cache to match them against.
 	rt.add(http.MethodPost, "/build/prune", prune(nil, build.CachePruneReport{CachesDeleted: []string{}}))
 }
 
@@ -170,7 +170,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request, _ map[string]
 	return nil
 }
 
-// legacyEventMessage is an event as API versions before 1.52 send it: with
+// legacyEventMessage is an event as API versions before 1.52 send it, with
 // the fields that API 1.22 deprecated (status, id, from) still filled in for
 // container and image events. Clients such as older Dev Container CLIs read
 // status.
@@ -245,8 +245,6 @@ func addSwarmRoutes(rt *router) {
 func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
 		{http.MethodGet, "/images/search", "searching registries"},
-		{http.MethodPost, "/images/{name...}/push", "pushing images"},
-		{http.MethodPost, "/auth", "registry login"},
 		{http.MethodPost, "/session", "BuildKit sessions"},
 	}
 	for _, u := range unimplemented {
