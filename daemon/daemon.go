@@ -44,6 +44,10 @@ type Config struct {
 	Version    string
 	LogLevel   slog.Level
 	ShimBinary string
+
+	// InsecureRegistries may be reached over plain HTTP: hosts and CIDR
+	// ranges.
+	InsecureRegistries []string
 }
 
 // Run serves the API until ctx is cancelled.
@@ -75,6 +79,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Bridge:     cfg.Bridge,
 		BridgeCIDR: cfg.BridgeIP,
 		Version:    cfg.Version,
+
+		InsecureRegistries: cfg.InsecureRegistries,
 	})
 	if err != nil {
 		return err

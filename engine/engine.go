@@ -14,6 +14,7 @@ import (
 	"github.com/berth-engine/berth/build"
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/content"
+	"github.com/berth-engine/berth/distribution"
 	"github.com/berth-engine/berth/events"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/internal/log"
@@ -34,6 +35,13 @@ type Config struct {
 	BridgeCIDR string // gateway address and prefix of the default bridge; "" picks one
 
 	Version string // berth's version, reported by /version and /info
+
+	// InsecureRegistries may be reached over plain HTTP: hosts and CIDR
+	// ranges, as dockerd's --insecure-registry takes them.
+	InsecureRegistries []string
+	// RegistryCertsDir holds per-registry TLS certificates,
+	// /etc/docker/certs.d if empty.
+	RegistryCertsDir string
 }
 
 // Engine is the container engine. Its methods are safe for concurrent use.
@@ -50,6 +58,7 @@ type Engine struct {
 	images     *image.Store
 	network    *network.Manager
 	builder    *build.Builder
+	registry   *distribution.Service
 	events     *events.Bus
 	shims      *shim.Launcher
 
@@ -98,6 +107,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if e.images, err = image.New(filepath.Join(cfg.DataRoot, "images"), e.content, e.snapshots); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	e.registry, err = distribution.New(e.images, distribution.Config{
+		InsecureRegistries: cfg.InsecureRegistries,
+		CertsDir:           cfg.RegistryCertsDir,
+		UserAgent:          "berth/" + cfg.Version,
+	})
+	if err != nil {
+		return nil, err
 	}
 	if e.containers, err = container.NewStore(ctx, filepath.Join(cfg.DataRoot, "containers")); err != nil {
 		return nil, fmt.Errorf("open container store: %w", err)

@@ -55,7 +55,7 @@ func (e *Engine) ImageList(ctx context.Context, all bool, filters map[string][]s
 			ID:          img.ID.String(),
 			ParentID:    img.Parent.String(),
 			RepoTags:    familiarNames(img.RepoTags),
-			RepoDigests: []string{},
+			RepoDigests: familiarNames(img.RepoDigests),
 			Labels:      img.Config.Config.Labels,
 			Size:        img.Size,
 			SharedSize:  -1,
@@ -159,7 +159,7 @@ func (e *Engine) ImageInspect(ctx context.Context, ref string) (mobyimage.Inspec
 	resp := mobyimage.InspectResponse{
 		ID:           img.ID.String(),
 		RepoTags:     familiarNames(img.RepoTags),
-		RepoDigests:  []string{},
+		RepoDigests:  familiarNames(img.RepoDigests),
 		Author:       img.Config.Author,
 		Config:       &config,
 		Architecture: img.Config.Architecture,

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -407,43 +406,6 @@ const (
 	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 )
-
-// DefaultPlatform returns the platform of the daemon: linux and the
-// architecture it was built for.
-func DefaultPlatform() ocispec.Platform {
-	p := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	if runtime.GOARCH == "arm64" {
-		p.Variant = "v8"
-	}
-	return p
-}
-
-// MatchPlatform returns the first descriptor in manifests for platform. An
-// empty variant in either matches any variant.
-func MatchPlatform(manifests []ocispec.Descriptor, platform ocispec.Platform) (ocispec.Descriptor, error) {
-	var available []string
-	for _, desc := range manifests {
-		p := desc.Platform
-		if p == nil {
-			continue
-		}
-		if p.OS == platform.OS && p.Architecture == platform.Architecture &&
-			(p.Variant == "" || platform.Variant == "" || p.Variant == platform.Variant) {
-			return desc, nil
-		}
-		available = append(available, platformString(*p))
-	}
-	return ocispec.Descriptor{}, fmt.Errorf("%w: no image for platform %s in the index (available: %s)",
-		errdefs.ErrNotFound, platformString(platform), strings.Join(available, ", "))
-}
-
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
 
 // Save writes the images that refs name to w as an image archive that
 // docker load reads. A reference by name and tag saves that tag, by name

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,7 +74,15 @@ func (s *Store) DeleteWithOptions(ctx context.Context, nameOrID string, opts Del
 	tags := s.tagsOfLocked(id)
 
 	quiet := false
-	if ref, ok := tagReference(nameOrID, id); ok {
+	if ref, ok := repoDigestReference(nameOrID, rec); ok {
+		if err := d.untagRepoDigest(rec, ref); err != nil {
+			return nil, err
+		}
+		if len(tags) > 0 || len(rec.repoDigests) > 0 {
+			return d.records, nil
+		}
+		quiet = true
+	} else if ref, ok := tagReference(nameOrID, id); ok {
 		if !opts.Force && len(tags) == 1 {
 			if use, used := d.usedBy(id); used {
 				return nil, conflictError{msg: fmt.Sprintf(
@@ -176,6 +185,31 @@ func (d *deletion) untag(ref string) error {
 	return nil
 }
 
+// repoDigestReference returns the normalized form of nameOrID when it is
+// one of the repo digests of rec.
+func repoDigestReference(nameOrID string, rec *record) (string, bool) {
+	named, err := reference.ParseNormalizedNamed(nameOrID)
+	if err != nil {
+		return "", false
+	}
+	if _, ok := named.(reference.Canonical); !ok {
+		return "", false
+	}
+	ref := named.String()
+	return ref, slices.Contains(rec.repoDigests, ref)
+}
+
+// untagRepoDigest removes the repo digest ref of rec, saves the image's
+// metadata and records the removal.
+func (d *deletion) untagRepoDigest(rec *record, ref string) error {
+	remaining := slices.DeleteFunc(slices.Clone(rec.repoDigests), func(r string) bool { return r == ref })
+	if err := d.s.setRepoDigestsLocked(rec, remaining); err != nil {
+		return err
+	}
+	d.records = append(d.records, imagetypes.DeleteResponse{Untagged: FamiliarName(ref)})
+	return nil
+}
+
 // check returns the first conflict of the kinds in mask that blocks
 // deleting id, or nil.
 func (d *deletion) check(id digest.Digest, mask conflictType) *conflictError {
@@ -251,6 +285,9 @@ func (d *deletion) deleteImage(id digest.Digest, force, quiet bool) error {
 		if err := d.untag(ref); err != nil {
 			return err
 		}
+	}
+	for _, ref := range rec.repoDigests {
+		d.records = append(d.records, imagetypes.DeleteResponse{Untagged: FamiliarName(ref)})
 	}
 	if err := os.Remove(d.s.metadataPath(id)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("delete image %s: %w", id, err)

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,7 +44,10 @@ type Image struct {
 	Manifest digest.Digest             // OCI manifest blob in the content store
 	RepoTags []string                  // normalized and sorted, e.g. docker.io/library/busybox:latest
 	Parent   digest.Digest             // classic builder parent, "" if none
-	Size     int64                     // sum of the unpacked sizes of the layers
+	// RepoDigests are the normalized repo@manifest-digest references under
+	// which a registry stores the image, sorted.
+	RepoDigests []string
+	Size        int64 // sum of the unpacked sizes of the layers
 }
 
 // ChainID returns the chain ID of the image's top layer, "" for an image
@@ -84,9 +88,10 @@ func FamiliarName(ref string) string {
 
 // imageMetadata is the content of metadata/<id-hex>.json.
 type imageMetadata struct {
-	Manifest digest.Digest `json:"manifest"`
-	Parent   digest.Digest `json:"parent,omitempty"`
-	Size     int64         `json:"size"`
+	Manifest    digest.Digest `json:"manifest"`
+	Parent      digest.Digest `json:"parent,omitempty"`
+	Size        int64         `json:"size"`
+	RepoDigests []string      `json:"repoDigests,omitempty"`
 }
 
 // tagIndex is the content of repositories.json.
@@ -95,7 +100,7 @@ type tagIndex struct {
 }
 
 // record is the in-memory state of one image. Its fields never change after
-// the record is created.
+// the record is created, except repoDigests, which Store.mu guards.
 type record struct {
 	id       digest.Digest
 	config   []byte // config blob, decoded anew for every caller
@@ -105,6 +110,8 @@ type record struct {
 	layers   []ocispec.Descriptor // compressed layer blobs from the manifest
 	parent   digest.Digest
 	size     int64
+
+	repoDigests []string
 }
 
 func (r *record) chainID() digest.Digest {
@@ -231,6 +238,8 @@ func newRecord(id digest.Digest, config []byte, meta imageMetadata, layers []oci
 		layers:   layers,
 		parent:   meta.Parent,
 		size:     meta.Size,
+
+		repoDigests: meta.RepoDigests,
 	}
 	if img.Created != nil {
 		rec.created = img.Created.UTC().Format("2006-01-02T15:04:05.000000000Z")
@@ -291,6 +300,8 @@ func (s *Store) imageLocked(rec *record) (Image, error) {
 		RepoTags: s.tagsOfLocked(rec.id),
 		Parent:   rec.parent,
 		Size:     rec.size,
+
+		RepoDigests: slices.Clone(rec.repoDigests),
 	}
 	if err := json.Unmarshal(rec.config, &img.Config); err != nil {
 		return Image{}, fmt.Errorf("decode config %s: %w", rec.id, err)

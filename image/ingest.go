@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -42,16 +43,35 @@ type IngestRequest struct {
 
 	Layers []LayerSource
 
-	// LayerDone, when set, is called after each layer is in the store, with
-	// its index and whether it was there already.
-	LayerDone func(index int, existed bool)
+	// Progress, when set, is called as each layer moves on. It may be called
+	// from several goroutines at once.
+	Progress func(index int, event LayerEvent)
 }
+
+// LayerEvent is a step of a layer during Ingest.
+type LayerEvent int
+
+const (
+	LayerExists    LayerEvent = iota // blob and layer were in the store already
+	LayerFetching                    // the blob is missing and will be fetched
+	LayerFetched                     // the blob is in the content store, verified
+	LayerUnpacking                   // the layer is being unpacked
+	LayerDone                        // the layer is in the store
+)
+
+// maxConcurrentFetches is the number of blobs Ingest fetches at once, the
+// default of dockerd's max-concurrent-downloads.
+const maxConcurrentFetches = 3
 
 // Ingest stores an image from its config and layers and returns it. Every
 // layer must unpack to the diff ID that the config names at its position,
 // and blobs named in Manifest must match their digests and sizes. A mismatch
 // fails with an error wrapping errdefs.ErrInvalidArgument and stores no
 // image. Layers already in the store are not unpacked again.
+//
+// With a manifest, missing blobs are fetched in parallel while earlier
+// layers unpack. Blobs fetched before a failure stay in the content store,
+// so a second attempt does not fetch them again.
 func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 	s.layerLock.RLock()
 	defer s.layerLock.RUnlock()
@@ -68,27 +88,50 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 		return Image{}, fmt.Errorf("%w: image config names %d layers, but the image has %d",
 			errdefs.ErrInvalidArgument, n, m)
 	}
+	progress := req.Progress
+	if progress == nil {
+		progress = func(int, LayerEvent) {}
+	}
+
+	var fetched []chan error
+	if req.Manifest != nil {
+		for _, src := range req.Layers {
+			if err := src.Blob.Digest.Validate(); err != nil {
+				return Image{}, fmt.Errorf("%w: layer blob digest %q: %w", errdefs.ErrInvalidArgument, src.Blob.Digest, err)
+			}
+		}
+		fetchCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		fetched = s.fetchBlobs(fetchCtx, cancel, &wg, req.Layers, progress)
+	}
 
 	blobs := make([]ocispec.Descriptor, len(req.Layers))
 	var parent digest.Digest
 	for i, src := range req.Layers {
 		want := cfg.RootFS.DiffIDs[i]
 		var blob ocispec.Descriptor
-		var existed bool
 		var err error
 		if req.Manifest != nil {
-			blob, existed, err = s.ingestBlobLayer(ctx, parent, want, src)
+			if err = <-fetched[i]; err == nil {
+				blob, err = s.unpackBlob(ctx, parent, want, src.Blob, func(e LayerEvent) { progress(i, e) })
+			}
 		} else {
+			var existed bool
 			blob, existed, err = s.ingestRecompressedLayer(ctx, parent, want, src)
+			switch {
+			case err == nil && existed:
+				progress(i, LayerExists)
+			case err == nil:
+				progress(i, LayerDone)
+			}
 		}
 		if err != nil {
 			return Image{}, fmt.Errorf("layer %d (%s): %w", i+1, want, err)
 		}
 		blobs[i] = blob
 		parent = snapshot.ChainID(parent, want)
-		if req.LayerDone != nil {
-			req.LayerDone(i, existed)
-		}
 	}
 
 	manifest := req.Manifest
@@ -101,39 +144,65 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 	return s.writeRecord(ctx, req.Config, manifest, blobs, cfg.RootFS.DiffIDs, "")
 }
 
-// ingestBlobLayer stores the blob of src unchanged, unless the content store
-// has it, then unpacks it on parent unless that layer exists.
-func (s *Store) ingestBlobLayer(ctx context.Context, parent, diffID digest.Digest, src LayerSource) (ocispec.Descriptor, bool, error) {
-	blob := src.Blob
-	if err := blob.Digest.Validate(); err != nil {
-		return blob, false, fmt.Errorf("%w: layer blob digest %q: %w", errdefs.ErrInvalidArgument, blob.Digest, err)
-	}
-
-	existed := s.cs.Has(blob.Digest)
-	if !existed {
-		if err := s.fetchBlob(ctx, blob, src.Open); err != nil {
-			return blob, false, err
+// fetchBlobs starts fetching the blobs of layers that the content store
+// lacks, at most maxConcurrentFetches at a time, and returns one channel per
+// layer that receives the outcome. The first failure cancels the others.
+func (s *Store) fetchBlobs(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, layers []LayerSource, progress func(int, LayerEvent)) []chan error {
+	fetched := make([]chan error, len(layers))
+	slots := make(chan struct{}, maxConcurrentFetches)
+	for i, src := range layers {
+		fetched[i] = make(chan error, 1)
+		if s.cs.Has(src.Blob.Digest) {
+			fetched[i] <- nil
+			continue
 		}
-	}
+		progress(i, LayerFetching)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				fetched[i] <- ctx.Err()
+				return
+			}
+			defer func() { <-slots }()
 
+			err := s.fetchBlob(ctx, src.Blob, src.Open)
+			if err != nil {
+				cancel()
+			} else {
+				progress(i, LayerFetched)
+			}
+			fetched[i] <- err
+		}()
+	}
+	return fetched
+}
+
+// unpackBlob unpacks the stored blob on parent unless that layer exists.
+func (s *Store) unpackBlob(ctx context.Context, parent, diffID digest.Digest, blob ocispec.Descriptor, progress func(LayerEvent)) (ocispec.Descriptor, error) {
 	chain := snapshot.ChainID(parent, diffID)
 	if _, err := s.ls.Layer(chain); err == nil {
-		return blob, existed, nil
+		progress(LayerExists)
+		return blob, nil
 	}
 
+	progress(LayerUnpacking)
 	rc, err := s.cs.Open(blob.Digest)
 	if err != nil {
-		return blob, false, err
+		return blob, err
 	}
 	defer rc.Close()
 	layer, err := applyTar(s, rc)(ctx, parent, io.Discard)
 	if err != nil {
-		return blob, false, err
+		return blob, err
 	}
 	if err := s.checkDiffID(ctx, layer, diffID); err != nil {
-		return blob, false, err
+		return blob, err
 	}
-	return blob, false, nil
+	progress(LayerDone)
+	return blob, nil
 }
 
 // fetchBlob copies the blob that open returns into the content store,

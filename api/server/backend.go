@@ -28,6 +28,7 @@ type Backend interface {
 	ImagePruner
 	ImageBackend
 	ImageArchiver
+	RegistryBackend
 	BuildBackend
 	SystemBackend
 }

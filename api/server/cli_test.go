@@ -17,6 +17,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -60,6 +62,10 @@ func newCLIBackend() *cliBackend {
 		}
 		_, err := io.Copy(o.Stdout, o.Stdin)
 		return err
+	}
+
+	b.pull = func(_ context.Context, ref, _ string, _ registry.AuthConfig, _ func(jsonstream.Message) error) error {
+		return errdefs.ErrNotFound.WithMessage("pull access denied for alpine, repository does not exist or may require 'docker login'")
 	}
 
 	b.stop = func(context.Context, string, string, *int) error {
@@ -229,7 +235,7 @@ func TestDockerCLI(t *testing.T) {
 		{name: "inspect any missing", args: []string{"inspect", "nope"}, exitCode: 1,
 			stderr: []string{"No such object: nope"}},
 		{name: "run missing image", args: []string{"run", "--rm", "alpine", "true"}, exitCode: 125,
-			stderr: []string{"Unable to find image", "pulling images from a registry is not implemented"}},
+			stderr: []string{"Unable to find image", "pull access denied for alpine"}},
 		{name: "images", args: []string{"images", "--format", "{{.Repository}}:{{.Tag}}"},
 			stdout: []string{"localhost:5000/team/app:1.0"}},
 		{name: "build quiet", args: []string{"build", "-q", "-t", "team/app", buildDir},

@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 	"gotest.tools/v3/assert"
@@ -60,6 +62,9 @@ type fakeBackend struct {
 	importFn func(context.Context, ImageImportRequest) (string, error)
 	load     func(context.Context, io.Reader) ([]string, error)
 	save     func(context.Context, []string, io.Writer) error
+	pull     func(context.Context, string, string, registry.AuthConfig, func(jsonstream.Message) error) error
+	push     func(context.Context, string, registry.AuthConfig, func(jsonstream.Message) error) error
+	login    func(context.Context, registry.AuthConfig) error
 	build    func(context.Context, BuildRequest, io.Writer) (string, error)
 	info     func(context.Context) (system.Info, error)
 	version  func(context.Context) (system.VersionResponse, error)
@@ -405,4 +410,25 @@ func (f *fakeBackend) ImageSave(ctx context.Context, names []string, w io.Writer
 		return errFakeUnset
 	}
 	return f.save(ctx, names, w)
+}
+
+func (f *fakeBackend) ImagePull(ctx context.Context, ref, platform string, auth registry.AuthConfig, send func(jsonstream.Message) error) error {
+	if f.pull == nil {
+		return errFakeUnset
+	}
+	return f.pull(ctx, ref, platform, auth, send)
+}
+
+func (f *fakeBackend) ImagePush(ctx context.Context, ref string, auth registry.AuthConfig, send func(jsonstream.Message) error) error {
+	if f.push == nil {
+		return errFakeUnset
+	}
+	return f.push(ctx, ref, auth, send)
+}
+
+func (f *fakeBackend) Login(ctx context.Context, auth registry.AuthConfig) error {
+	if f.login == nil {
+		return errFakeUnset
+	}
+	return f.login(ctx, auth)
 }

@@ -119,15 +119,15 @@ func parseTargetReference(repo, tag string) (string, error) {
 	return reference.FamiliarString(reference.TagNameOnly(ref)), nil
 }
 
-// postImagesCreate imports a root filesystem tarball (fromSrc=-, the body is
-// the tarball). The response is a JSON message stream like Docker Engine's:
-// one {"status":"sha256:..."} line with the new image's ID.
+// postImagesCreate pulls an image (fromImage) or imports a root filesystem
+// tarball (fromSrc=-, the body is the tarball). The response is a JSON
+// message stream like Docker Engine's: pull progress, or one
+// {"status":"sha256:..."} line with the imported image's ID.
 func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	q := r.URL.Query()
 	switch {
 	case q.Get("fromImage") != "":
-		return notImplemented("pulling images from a registry is not implemented by berth; " +
-			"build the image or import a root filesystem tarball with docker import")
+		return s.pullImage(w, r)
 	case q.Get("fromSrc") == "":
 		return invalidParameter("either fromImage or fromSrc must be set")
 	case q.Get("fromSrc") != "-":

@@ -149,6 +149,7 @@ func (s *Server) addRoutes(rt *router) {
 	s.addArchiveRoutes(rt)
 	s.addImageRoutes(rt)
 	s.addImageArchiveRoutes(rt)
+	s.addRegistryRoutes(rt)
 	rt.add(http.MethodPost, "/build", s.postBuild)
 	addSwarmRoutes(rt)
 	addUnimplementedRoutes(rt)

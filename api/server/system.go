@@ -245,8 +245,6 @@ func addSwarmRoutes(rt *router) {
 func addUnimplementedRoutes(rt *router) {
 	unimplemented := []struct{ method, path, operation string }{
 		{http.MethodGet, "/images/search", "searching registries"},
-		{http.MethodPost, "/images/{name...}/push", "pushing images"},
-		{http.MethodPost, "/auth", "registry login"},
 		{http.MethodPost, "/session", "BuildKit sessions"},
 	}
 	for _, u := range unimplemented {

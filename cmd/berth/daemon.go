@@ -19,6 +19,8 @@ type daemonOptions struct {
 	runtime  string
 	logLevel string
 	debug    bool
+
+	insecureRegistries []string
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -46,6 +48,8 @@ func newDaemonCommand() *cobra.Command {
 				Runtime:  opts.runtime,
 				Version:  version,
 				LogLevel: level,
+
+				InsecureRegistries: opts.insecureRegistries,
 			})
 		},
 	}
@@ -58,5 +62,7 @@ func newDaemonCommand() *cobra.Command {
 	flags.StringVar(&opts.runtime, "runtime", "runc", "OCI runtime binary")
 	flags.StringVarP(&opts.logLevel, "log-level", "l", "info", "Log level: debug, info, warn or error")
 	flags.BoolVarP(&opts.debug, "debug", "D", false, "Log at debug level")
+	flags.StringArrayVar(&opts.insecureRegistries, "insecure-registry", nil,
+		"Registry host[:port] or CIDR range to reach over plain HTTP or unverified TLS (repeatable); loopback always is")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
+	"github.com/berth-engine/berth/cmd/berth/commands/registry"
 	"github.com/berth-engine/berth/cmd/berth/commands/system"
 )
 
@@ -76,6 +77,10 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		image.NewImportCommand(c),
 		image.NewLoadCommand(c),
 		image.NewSaveCommand(c),
+		image.NewPullCommand(c),
+		image.NewPushCommand(c),
+		registry.NewLoginCommand(c),
+		registry.NewLogoutCommand(c),
 		image.NewRmiCommand(c),
 		image.NewTagCommand(c),
 		image.NewHistoryCommand(c),

@@ -22,12 +22,17 @@ type Options struct {
 	// Version is the client version; empty selects the module version
 	// recorded in the binary.
 	Version string
+	// ConfigDir is the client configuration directory from --config; empty
+	// selects $DOCKER_CONFIG or ~/.docker, as Docker's CLI does.
+	ConfigDir string
 }
 
 // AddFlags binds the global client flags to o.
 func (o *Options) AddFlags(flags *pflag.FlagSet) {
 	flags.StringVarP(&o.Host, "host", "H", "",
 		"Daemon socket to connect to (default $BERTH_HOST, $DOCKER_HOST or "+DefaultHost+")")
+	flags.StringVar(&o.ConfigDir, "config", "",
+		"Location of client config files, shared with Docker's CLI (default $DOCKER_CONFIG or ~/.docker)")
 }
 
 // CLI is the shared state of one client invocation.

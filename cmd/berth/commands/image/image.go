@@ -1,6 +1,6 @@
 // Package image implements the image commands of the berth client: build,
-// images, import, inspect, load, rmi, save and tag, both under "berth image"
-// and at the top level, and prune under "berth image" only.
+// images, import, inspect, load, pull, push, rmi, save and tag, both under
+// "berth image" and at the top level, and prune under "berth image" only.
 package image
 
 import (
@@ -24,6 +24,8 @@ func NewImageCommand(c *cli.CLI) *cobra.Command {
 		NewImportCommand(c),
 		NewLoadCommand(c),
 		NewSaveCommand(c),
+		NewPullCommand(c),
+		NewPushCommand(c),
 		NewHistoryCommand(c),
 		NewInspectCommand(c),
 		NewListCommand(c),
