@@ -269,12 +269,12 @@ func (e *Engine) ContainerResize(ctx context.Context, ref string, height, width 
 	}
 	client := e.shimOf(c.ID)
 	if client == nil {
-		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
+		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 	if err := client.Resize(ctx, uint16(height), uint16(width)); err != nil {
 		// The terminal goes away with the process: a resize that races the
 		// exit is a request for a container that no longer runs.
-		return fmt.Errorf("Container %s is not running (resize terminal: %v): %w", c.ID, err, errdefs.ErrConflict)
+		return fmt.Errorf("container %s is not running (resize terminal: %v): %w", c.ID, err, errdefs.ErrConflict)
 	}
 	return nil
 }

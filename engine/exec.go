@@ -59,7 +59,7 @@ func (e *Engine) ContainerExecCreate(ctx context.Context, ref string, config con
 	case ctr.Paused:
 		return "", fmt.Errorf("Container %s is paused, unpause the container before exec: %w", c.ID, errdefs.ErrConflict)
 	default:
-		return "", fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
+		return "", fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 
 	ex := &execInstance{id: newID(), containerID: c.ID, config: config, keys: keys, done: make(chan struct{})}
@@ -106,7 +106,7 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, opts server.
 	client := e.shimOf(ex.containerID)
 	if client == nil {
 		ex.finish(nil)
-		return fmt.Errorf("Container %s is not running: %w", ex.containerID, errdefs.ErrConflict)
+		return fmt.Errorf("container %s is not running: %w", ex.containerID, errdefs.ErrConflict)
 	}
 	process, err := e.execProcess(ex, opts.ConsoleSize)
 	if err != nil {

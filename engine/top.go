@@ -46,7 +46,7 @@ func (e *Engine) ContainerTop(ctx context.Context, ref, psArgs string) (containe
 		return container.TopResponse{}, fmt.Errorf("Container %s is restarting, wait until the container is running: %w",
 			c.ID, errdefs.ErrConflict)
 	default:
-		return container.TopResponse{}, fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
+		return container.TopResponse{}, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 
 	pids, err := e.runc().Ps(ctx, c.ID)
