@@ -130,7 +130,7 @@ func StatPath(root, p string) (Stat, error) {
 		return Stat{}, wrapPathErr(p, err)
 	}
 	s := Stat{
-		Name:  path.Base(path.Clean("/" + p)),
+		Name:  entryName(p),
 		Size:  st.Size,
 		Mode:  fileMode(st.Mode),
 		Mtime: time.Unix(st.Mtim.Unix()),
@@ -190,9 +190,19 @@ func fileMode(m uint32) os.FileMode {
 	return mode
 }
 
+// entryName returns the name Docker gives path p in stats and archives:
+// "." when p ends in "/.", so that an archive of "dir/." holds the contents
+// of dir under "./", and the last element of p otherwise ("/" for the root).
+func entryName(p string) string {
+	if p == "." || strings.HasSuffix(p, "/.") {
+		return "."
+	}
+	return path.Base(path.Clean("/" + p))
+}
+
 // WriteTar writes path p inside root to w as a tar whose top entry is named
-// after the last element of p ("." for the root). A final symlink is
-// archived as a link unless p ends in "/" or "/.".
+// after the last element of p, or "." for the root and for a p that ends in
+// "/.". A final symlink is archived as a link unless p ends in "/" or "/.".
 func WriteTar(root, p string, w io.Writer) error {
 	rootfd, err := openRoot(root)
 	if err != nil {
@@ -208,7 +218,7 @@ func WriteTar(root, p string, w io.Writer) error {
 	if err := fstatat(dirfd, name, &st); err != nil {
 		return wrapPathErr(p, err)
 	}
-	top := path.Base(path.Clean("/" + p))
+	top := entryName(p)
 	if top == "/" {
 		top = "."
 	}

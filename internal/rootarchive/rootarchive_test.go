@@ -243,3 +243,20 @@ func TestExtractNoOverwriteDirNonDir(t *testing.T) {
 	err = Extract(root, "/etc/passwd", makeTar(t, entry{name: "x", typ: tar.TypeReg}), ExtractOptions{})
 	assert.Check(t, is.ErrorContains(err, "extraction point is not a directory"))
 }
+
+func TestWriteTarDirContents(t *testing.T) {
+	root, _ := sandbox(t)
+	var buf bytes.Buffer
+	assert.NilError(t, WriteTar(root, "/etc/.", &buf))
+	assert.DeepEqual(t, tarNames(t, &buf), map[string]string{"./": "", "./passwd": "container\n"})
+	st, err := StatPath(root, "/etc/.")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Name, "."))
+
+	buf.Reset()
+	assert.NilError(t, WriteTar(root, "/etc/", &buf))
+	assert.DeepEqual(t, tarNames(t, &buf), map[string]string{"etc/": "", "etc/passwd": "container\n"})
+	st, err = StatPath(root, "/etc/")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Name, "etc"))
+}
