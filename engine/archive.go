@@ -11,6 +11,7 @@ import (
 	ctr "github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/internal/log"
 	"github.com/berth-engine/berth/internal/rootarchive"
+	"github.com/berth-engine/berth/runtime/spec"
 )
 
 // withRootfs calls fn with the path of container ref's mounted root
@@ -89,12 +90,24 @@ func (e *Engine) ContainerArchivePath(ctx context.Context, ref, p string, start 
 // ref. Every entry stays inside the container's root.
 func (e *Engine) ContainerExtractToDir(ctx context.Context, ref, p string, noOverwriteDirNonDir, copyUIDGID bool, r io.Reader) error {
 	return e.withRootfs(ctx, ref, func(c *ctr.Container, root string) error {
-		// NOTE: with copyUIDGID Docker gives the files to the container's
-		// user. berth keeps the archive's owners either way, and the CLI
-		// sends root as the owner unless -a is given.
-		_ = copyUIDGID
-		err := rootarchive.Extract(root, p, r, rootarchive.ExtractOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, Chown: true})
-		if err != nil {
+		opts := rootarchive.ExtractOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, Chown: true}
+		c.Lock()
+		user := c.Config.User
+		c.Unlock()
+		// With copyUIDGID the files go to the container's configured user,
+		// as in Docker Engine. Without a configured user, and without
+		// copyUIDGID, they keep the archive's owners.
+		if copyUIDGID && user != "" {
+			// NOTE: Docker Engine (28) looks user and group names up in the
+			// host's databases. berth reads the container's /etc/passwd and
+			// /etc/group, which gives the same ids for numeric users.
+			u, err := spec.ResolveUser(root, user)
+			if err != nil {
+				return err
+			}
+			opts.Owner = &rootarchive.Owner{UID: int(u.UID), GID: int(u.GID)}
+		}
+		if err := rootarchive.Extract(root, p, r, opts); err != nil {
 			return containerPathErr(ref, p, err)
 		}
 		return nil

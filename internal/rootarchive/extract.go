@@ -20,6 +20,13 @@ type ExtractOptions struct {
 	NoOverwriteDirNonDir bool
 	// Chown sets each entry's owner to the uid and gid in its header.
 	Chown bool
+	// Owner, when set with Chown, replaces the uid and gid of every entry.
+	Owner *Owner
+}
+
+// Owner is a numeric user and group id.
+type Owner struct {
+	UID, GID int
 }
 
 // Extract unpacks the tar r into directory dir inside root.
@@ -58,6 +65,9 @@ func Extract(root, dir string, r io.Reader, opts ExtractOptions) error {
 		rel := strings.TrimLeft(path.Clean("/"+hdr.Name), "/")
 		if rel == "" {
 			continue // the extraction directory itself
+		}
+		if opts.Owner != nil {
+			hdr.Uid, hdr.Gid = opts.Owner.UID, opts.Owner.GID
 		}
 		if err := extractEntry(rootfd, dir, rel, hdr, tr, opts); err != nil {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)

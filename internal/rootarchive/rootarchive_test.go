@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -259,4 +260,24 @@ func TestWriteTarDirContents(t *testing.T) {
 	st, err = StatPath(root, "/etc/")
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(st.Name, "etc"))
+}
+
+func TestExtractOwnerOverridesHeaders(t *testing.T) {
+	root, _ := sandbox(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 42, Gid: 43}))
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, Uid: 42, Gid: 43}))
+	_, err := tw.Write([]byte("x"))
+	assert.NilError(t, err)
+	assert.NilError(t, tw.Close())
+
+	assert.NilError(t, Extract(root, "/", &buf, ExtractOptions{Chown: true, Owner: &Owner{UID: 1000, GID: 1001}}))
+	for _, name := range []string{"d", "d/f"} {
+		fi, err := os.Lstat(filepath.Join(root, name))
+		assert.NilError(t, err)
+		st := fi.Sys().(*syscall.Stat_t)
+		assert.Check(t, is.Equal(st.Uid, uint32(1000)), name)
+		assert.Check(t, is.Equal(st.Gid, uint32(1001)), name)
+	}
 }
