@@ -98,8 +98,8 @@ func (e *Engine) ContainerExtractToDir(ctx context.Context, ref, p string, noOve
 		// as in Docker Engine. Without a configured user, and without
 		// copyUIDGID, they keep the archive's owners.
 		if copyUIDGID && user != "" {
-			// NOTE: Docker Engine (28) looks user and group names up in the
-			// host's databases. berth reads the container's /etc/passwd and
+			// NOTE: Docker Engine (daemon/archive_tarcopyoptions_unix.go)
+			// looks user and group names up in the host's databases. berth reads the container's /etc/passwd and
 			// /etc/group, which gives the same ids for numeric users.
 			u, err := spec.ResolveUser(root, user)
 			if err != nil {
