@@ -32,6 +32,13 @@ type terminal struct {
 
 func (d *daemon) runTerminal(args ...string) *terminal {
 	d.t.Helper()
+	return d.startTerminal(berthBinary, []string{"BERTH_HOST=unix://" + d.socket, "DOCKER_HOST="}, args...)
+}
+
+// startTerminal runs binary with args on a new pseudo-terminal, with env
+// added to the test's environment.
+func (d *daemon) startTerminal(binary string, env []string, args ...string) *terminal {
+	d.t.Helper()
 	master, slavePath, err := console.NewPty()
 	assert.NilError(d.t, err)
 	assert.NilError(d.t, master.Resize(console.WinSize{Height: 24, Width: 80}))
@@ -40,8 +47,8 @@ func (d *daemon) runTerminal(args ...string) *terminal {
 	defer slave.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	cmd := exec.CommandContext(ctx, berthBinary, args...)
-	cmd.Env = append(os.Environ(), "BERTH_HOST=unix://"+d.socket, "DOCKER_HOST=", "TERM=xterm")
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(append(os.Environ(), env...), "TERM=xterm")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	assert.NilError(d.t, cmd.Start())
