@@ -291,5 +291,17 @@ func (s *Service) remoteOptions(ctx context.Context, reg name.Registry, auth reg
 	if s.userAgent != "" {
 		opts = append(opts, remote.WithUserAgent(s.userAgent))
 	}
-	return opts, nil
+
+	// One puller and one pusher per operation keep the authenticated
+	// transport of each repository, so requests after the first skip the
+	// registry ping and the token exchange.
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, remote.Reuse(puller), remote.Reuse(pusher)), nil
 }

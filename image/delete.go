@@ -367,9 +367,10 @@ func (d *deletion) removeBlobs(rec *record) {
 	}
 }
 
-// PruneLayers removes all layers that no image and no snapshot uses, such as
-// the layers of a force-deleted image once its containers are gone, and
-// returns their chain IDs.
+// PruneLayers removes all layers that no image and no snapshot uses, such
+// as the layers of a force-deleted image once its containers are gone, and
+// returns their chain IDs. It also removes the blobs that no image uses,
+// such as those of a failed pull.
 func (s *Store) PruneLayers(ctx context.Context) ([]digest.Digest, error) {
 	s.layerLock.Lock()
 	defer s.layerLock.Unlock()
@@ -405,5 +406,41 @@ func (s *Store) PruneLayers(ctx context.Context) ([]digest.Digest, error) {
 			return removed, fmt.Errorf("prune layers: %w", err)
 		}
 	}
-	return removed, nil
+	return removed, s.pruneBlobs(ctx)
+}
+
+// pruneBlobs removes the blobs of the content store that no image uses,
+// such as those of a pull that failed. s.layerLock must be held
+// exclusively, so no image being created is about to use one.
+func (s *Store) pruneBlobs(ctx context.Context) error {
+	s.mu.Lock()
+	used := map[digest.Digest]bool{}
+	for id, rec := range s.images {
+		used[id] = true
+		used[rec.manifest] = true
+		for _, layer := range rec.layers {
+			used[layer.Digest] = true
+		}
+	}
+	s.mu.Unlock()
+
+	var unused []digest.Digest
+	err := s.cs.Walk(func(d digest.Digest, _ int64) error {
+		if !used[d] {
+			unused = append(unused, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prune blobs: %w", err)
+	}
+	for _, d := range unused {
+		if err := s.cs.Delete(d); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("prune blobs: %w", err)
+		}
+	}
+	if len(unused) > 0 {
+		log.FromContext(ctx).Debug("pruned unused blobs", "count", len(unused))
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -236,4 +237,18 @@ func TestDeleteRemovesBlobs(t *testing.T) {
 	list, err := reopened.List(context.Background())
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(list, 0))
+}
+
+func TestPruneLayersRemovesUnusedBlobs(t *testing.T) {
+	st := newStores(t)
+	ctx := context.Background()
+	img := configImage(t, st.images, "", "kept")
+	orphan, _, err := st.content.Write(ctx, strings.NewReader("blob of a failed pull"), "")
+	assert.NilError(t, err)
+
+	_, err = st.images.PruneLayers(ctx)
+	assert.NilError(t, err)
+	assert.Check(t, !st.content.Has(orphan), "an unused blob is removed")
+	assert.Check(t, st.content.Has(img.ID), "the config of an image stays")
+	assert.Check(t, st.content.Has(img.Manifest), "the manifest of an image stays")
 }

@@ -93,7 +93,7 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 		progress = func(int, LayerEvent) {}
 	}
 
-	var fetched []chan error
+	var fetches *blobFetches
 	if req.Manifest != nil {
 		for _, src := range req.Layers {
 			if err := src.Blob.Digest.Validate(); err != nil {
@@ -104,7 +104,7 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		defer cancel()
-		fetched = s.fetchBlobs(fetchCtx, cancel, &wg, req.Layers, progress)
+		fetches = s.fetchBlobs(fetchCtx, cancel, &wg, req.Layers, progress)
 	}
 
 	blobs := make([]ocispec.Descriptor, len(req.Layers))
@@ -114,7 +114,7 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 		var blob ocispec.Descriptor
 		var err error
 		if req.Manifest != nil {
-			if err = <-fetched[i]; err == nil {
+			if err = fetches.result(i); err == nil {
 				blob, err = s.unpackBlob(ctx, parent, want, src.Blob, func(e LayerEvent) { progress(i, e) })
 			}
 		} else {
@@ -144,16 +144,39 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 	return s.writeRecord(ctx, req.Config, manifest, blobs, cfg.RootFS.DiffIDs, "")
 }
 
+// blobFetches is the state of the blob fetches of one Ingest.
+type blobFetches struct {
+	done []chan error // per layer: the outcome of its fetch
+
+	mu    sync.Mutex
+	first error // first failure, which cancelled the other fetches
+}
+
+// result waits for the fetch of layer i. When that fetch was cancelled
+// because another one failed, it returns the other failure.
+func (f *blobFetches) result(i int) error {
+	err := <-f.done[i]
+	if err == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first != nil {
+		return f.first
+	}
+	return err
+}
+
 // fetchBlobs starts fetching the blobs of layers that the content store
-// lacks, at most maxConcurrentFetches at a time, and returns one channel per
-// layer that receives the outcome. The first failure cancels the others.
-func (s *Store) fetchBlobs(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, layers []LayerSource, progress func(int, LayerEvent)) []chan error {
-	fetched := make([]chan error, len(layers))
+// lacks, at most maxConcurrentFetches at a time. The first failure cancels
+// the others.
+func (s *Store) fetchBlobs(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, layers []LayerSource, progress func(int, LayerEvent)) *blobFetches {
+	f := &blobFetches{done: make([]chan error, len(layers))}
 	slots := make(chan struct{}, maxConcurrentFetches)
 	for i, src := range layers {
-		fetched[i] = make(chan error, 1)
+		f.done[i] = make(chan error, 1)
 		if s.cs.Has(src.Blob.Digest) {
-			fetched[i] <- nil
+			f.done[i] <- nil
 			continue
 		}
 		progress(i, LayerFetching)
@@ -163,21 +186,26 @@ func (s *Store) fetchBlobs(ctx context.Context, cancel context.CancelFunc, wg *s
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
-				fetched[i] <- ctx.Err()
+				f.done[i] <- ctx.Err()
 				return
 			}
 			defer func() { <-slots }()
 
 			err := s.fetchBlob(ctx, src.Blob, src.Open)
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
+				f.mu.Lock()
+				if f.first == nil {
+					f.first = err
+				}
+				f.mu.Unlock()
 				cancel()
-			} else {
+			} else if err == nil {
 				progress(i, LayerFetched)
 			}
-			fetched[i] <- err
+			f.done[i] <- err
 		}()
 	}
-	return fetched
+	return f
 }
 
 // unpackBlob unpacks the stored blob on parent unless that layer exists.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -143,8 +142,8 @@ func (p *progressStream) finish(ctx context.Context, err error, operation string
 	if err == nil || !p.started {
 		return err
 	}
-	if errors.Is(err, context.Canceled) {
-		return nil
+	if ctx.Err() != nil {
+		return nil // the client went away
 	}
 	log.FromContext(ctx).Warn("registry operation failed", "operation", operation, log.Err(err))
 	msg := errorMessage(err)

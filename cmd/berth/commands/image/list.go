@@ -131,8 +131,9 @@ func imageHeaders() map[string]string {
 	}
 }
 
-// imageRows returns one row per repository and tag of the image, or one
-// "<none>" row for an untagged image.
+// imageRows returns one row per repository and tag of the image, one per
+// repository that only a repo digest names, or one "<none>" row for an
+// image without either.
 func imageRows(summary imagetypes.Summary, trunc bool, now time.Time) []*imageRow {
 	var rows []*imageRow
 	for _, tagged := range summary.RepoTags {
@@ -148,6 +149,23 @@ func imageRows(summary imagetypes.Summary, trunc bool, now time.Time) []*imageRo
 		rows = append(rows, &imageRow{
 			summary: summary, trunc: trunc, now: now,
 			repo: repo, tag: tag, digest: repoDigest(summary, repo),
+		})
+	}
+	// A repository known only by digest, such as after a pull by digest,
+	// gets a row without tag.
+	for _, value := range summary.RepoDigests {
+		named, err := reference.ParseNormalizedNamed(value)
+		if err != nil {
+			continue
+		}
+		canonical, ok := named.(reference.Canonical)
+		repo := reference.FamiliarName(named)
+		if !ok || slices.ContainsFunc(rows, func(r *imageRow) bool { return r.repo == repo }) {
+			continue
+		}
+		rows = append(rows, &imageRow{
+			summary: summary, trunc: trunc, now: now,
+			repo: repo, tag: "<none>", digest: canonical.Digest().String(),
 		})
 	}
 	slices.SortStableFunc(rows, func(a, b *imageRow) int {
