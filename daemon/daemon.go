@@ -48,6 +48,10 @@ type Config struct {
 	// InsecureRegistries may be reached over plain HTTP: hosts and CIDR
 	// ranges.
 	InsecureRegistries []string
+
+	// RegistryCertsDir holds per-registry TLS certificates, in
+	// <dir>/<host:port>/. Empty means /etc/docker/certs.d.
+	RegistryCertsDir string
 }
 
 // Run serves the API until ctx is cancelled.
@@ -81,6 +85,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Version:    cfg.Version,
 
 		InsecureRegistries: cfg.InsecureRegistries,
+		RegistryCertsDir:   cfg.RegistryCertsDir,
 	})
 	if err != nil {
 		return err

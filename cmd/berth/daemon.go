@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/daemon"
+	"github.com/berth-engine/berth/distribution"
 )
 
 type daemonOptions struct {
@@ -21,6 +22,7 @@ type daemonOptions struct {
 	debug    bool
 
 	insecureRegistries []string
+	registryCertsDir   string
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -50,6 +52,7 @@ func newDaemonCommand() *cobra.Command {
 				LogLevel: level,
 
 				InsecureRegistries: opts.insecureRegistries,
+				RegistryCertsDir:   opts.registryCertsDir,
 			})
 		},
 	}
@@ -64,5 +67,7 @@ func newDaemonCommand() *cobra.Command {
 	flags.BoolVarP(&opts.debug, "debug", "D", false, "Log at debug level")
 	flags.StringArrayVar(&opts.insecureRegistries, "insecure-registry", nil,
 		"Registry host[:port] or CIDR range to reach over plain HTTP or unverified TLS (repeatable); loopback always is")
+	flags.StringVar(&opts.registryCertsDir, "registry-certs-dir", distribution.DefaultCertsDir,
+		"Directory of per-registry TLS certificates: <dir>/<host:port>/*.crt are CA certificates, *.cert and *.key a client certificate")
 	return cmd
 }
