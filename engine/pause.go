@@ -36,7 +36,7 @@ func (e *Engine) ContainerPause(ctx context.Context, ref string) error {
 		return fmt.Errorf("Container %s is restarting, wait until the container is running: %w", c.ID, errdefs.ErrConflict)
 	case ctr.Running:
 	default:
-		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
+		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 	if err := e.runc().Pause(ctx, c.ID); err != nil {
 		return fmt.Errorf("pause container %s: %w", c.ID, err)

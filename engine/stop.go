@@ -158,7 +158,7 @@ func (e *Engine) ContainerKill(ctx context.Context, ref string, signal string) e
 	}
 	client := e.shimOf(c.ID)
 	if client == nil || !e.isRunning(c) {
-		return fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrConflict)
+		return fmt.Errorf("Cannot kill container: %s: container %s is not running: %w", ref, c.ID, errdefs.ErrConflict)
 	}
 	// Only a signal meant to end the container turns its restart policy
 	// off; a reload signal such as SIGHUP leaves it on, as in Docker.

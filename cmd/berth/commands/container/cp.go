@@ -138,7 +138,7 @@ func copyFromContainer(ctx context.Context, c *cli.CLI, apiClient *client.Client
 	// same confinement as uploads: nothing lands outside abs's parent.
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(renameTar(res.Content, pw, filepath.Base(abs), false))
+		pw.CloseWithError(renameTar(res.Content, pw, filepath.Base(abs)))
 	}()
 	err = rootarchive.Extract(filepath.Dir(abs), "/", pr, rootarchive.ExtractOptions{NoOverwriteDirNonDir: true, Chown: opts.archive})
 	pr.CloseWithError(err)
@@ -207,7 +207,7 @@ func copyToContainer(ctx context.Context, c *cli.CLI, apiClient *client.Client, 
 			}
 			tw.CloseWithError(rootarchive.WriteTar(root, p, tw))
 		}()
-		err := renameTar(tr, pw, name, !opts.archive)
+		err := renameTar(tr, pw, name)
 		tr.CloseWithError(err)
 		pw.CloseWithError(err)
 	}()
@@ -219,9 +219,10 @@ func copyToContainer(ctx context.Context, c *cli.CLI, apiClient *client.Client, 
 }
 
 // renameTar copies the tar r to w with the first element of every entry
-// name (and of hard link targets) replaced by name. With rootOwner every
-// entry is owned by root, as Docker does without -a.
-func renameTar(r io.Reader, w io.Writer, name string, rootOwner bool) error {
+// name (and of hard link targets) replaced by name. Owners stay as they
+// are: Docker's CLI 28 sends the host's owners with or without -a, and the
+// daemon decides what to keep.
+func renameTar(r io.Reader, w io.Writer, name string) error {
 	rename := func(n string) string {
 		_, rest, _ := strings.Cut(n, "/")
 		if rest == "" && strings.HasSuffix(n, "/") {
@@ -245,9 +246,6 @@ func renameTar(r io.Reader, w io.Writer, name string, rootOwner bool) error {
 		hdr.Name = rename(hdr.Name)
 		if hdr.Typeflag == tar.TypeLink {
 			hdr.Linkname = rename(hdr.Linkname)
-		}
-		if rootOwner {
-			hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
