@@ -63,7 +63,14 @@ type Service struct {
 	cidrs     []netip.Prefix
 
 	mu         sync.Mutex
-	transports map[string]http.RoundTripper // by registry host
+	transports map[string]cachedTransport // by registry host
+}
+
+// cachedTransport is the transport of one registry host, built from the
+// certificates directory in the state that certsState describes.
+type cachedTransport struct {
+	certsState string
+	transport  *schemeGuard
 }
 
 // New returns a Service for the image store images. An entry of
@@ -74,7 +81,7 @@ func New(images *image.Store, cfg Config) (*Service, error) {
 		images:     images,
 		certsDir:   cfg.CertsDir,
 		userAgent:  cfg.UserAgent,
-		transports: map[string]http.RoundTripper{},
+		transports: map[string]cachedTransport{},
 	}
 	if s.certsDir == "" {
 		s.certsDir = DefaultCertsDir
@@ -150,13 +157,24 @@ func (s *Service) parseReference(ref string) (reference.Named, name.Reference, e
 	return named, target, nil
 }
 
-// transport returns the HTTP transport for the registry host.
+// transport returns the HTTP transport for the registry host. A transport
+// is reused until the host's certificates directory changes, so CA and
+// client certificates added while the daemon runs take effect on the next
+// request, as they do in Docker.
 func (s *Service) transport(host string) (http.RoundTripper, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	if t, ok := s.transports[host]; ok {
-		return t, nil
+	state, err := s.certsState(host)
+	if err != nil {
+		return nil, err
+	}
+	cached, ok := s.transports[host]
+	if ok && cached.certsState == state {
+		return cached.transport, nil
+	}
+	if ok {
+		cached.transport.base.CloseIdleConnections()
 	}
 	tlsConfig, err := s.tlsConfig(host)
 	if err != nil {
@@ -176,8 +194,29 @@ func (s *Service) transport(host string) (http.RoundTripper, error) {
 		TLSClientConfig:       tlsConfig,
 	}
 	t := &schemeGuard{base: base, plainHTTP: s.isInsecure(host)}
-	s.transports[host] = t
+	s.transports[host] = cachedTransport{certsState: state, transport: t}
 	return t, nil
+}
+
+// certsState returns the names, sizes and modification times of the files
+// in the certificates directory of host, empty when it does not exist.
+func (s *Service) certsState(host string) (string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.certsDir, host))
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read registry certificates: %w", err)
+	}
+	var state strings.Builder
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue // removed since ReadDir
+		}
+		fmt.Fprintf(&state, "%s %d %d\n", e.Name(), info.Size(), info.ModTime().UnixNano())
+	}
+	return state.String(), nil
 }
 
 // tlsConfig returns the TLS settings for host: the system roots plus the
@@ -227,7 +266,7 @@ func (s *Service) tlsConfig(host string) (*tls.Config, error) {
 // address ranges, which Docker reaches over TLS unless they are named
 // insecure, so such requests are upgraded to HTTPS here.
 type schemeGuard struct {
-	base      http.RoundTripper
+	base      *http.Transport
 	plainHTTP bool
 }
 
