@@ -156,7 +156,7 @@ func (s *Service) pullOne(ctx context.Context, ref string, opts PullOptions) (im
 			return image.Image{}, err
 		}
 	}
-	if err := s.images.AddRepoDigest(ctx, img.ID, reference.TrimNamed(named).String()); err != nil {
+	if err := s.images.AddRepoDigest(ctx, img.ID, reference.TrimNamed(named).String(), manifest.digest); err != nil {
 		return image.Image{}, err
 	}
 

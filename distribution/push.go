@@ -153,7 +153,7 @@ func (s *Service) pushTag(ctx context.Context, tagged reference.NamedTagged, aut
 		return PushResult{}, pushError(tagged, err)
 	}
 
-	if err := s.images.AddRepoDigest(ctx, img.ID, tagged.Name()); err != nil {
+	if err := s.images.AddRepoDigest(ctx, img.ID, tagged.Name(), ""); err != nil {
 		return PushResult{}, err
 	}
 	result := PushResult{Tag: tagged.Tag(), Digest: digest.FromBytes(rawManifest).String(), Size: len(rawManifest)}

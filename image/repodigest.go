@@ -17,10 +17,12 @@ import (
 )
 
 // AddRepoDigest records that the repository repo (such as
-// "localhost:5000/team/app") stores the image id under its manifest digest,
-// as "repo@sha256:...". Pulls and pushes record it, so the image can be
-// found by that reference and lists it in RepoDigests.
-func (s *Store) AddRepoDigest(ctx context.Context, id digest.Digest, repo string) error {
+// "localhost:5000/team/app") stores the image id under the manifest digest
+// manifest, as "repo@sha256:...". Pulls and pushes record it, so the image
+// can be found by that reference and lists it in RepoDigests. An empty
+// manifest means the image's own manifest; a pull through an index passes
+// the index's digest, as Docker records it.
+func (s *Store) AddRepoDigest(ctx context.Context, id digest.Digest, repo string, manifest digest.Digest) error {
 	named, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
 		return fmt.Errorf("%w: invalid repository %q: %w", errdefs.ErrInvalidArgument, repo, err)
@@ -33,7 +35,10 @@ func (s *Store) AddRepoDigest(ctx context.Context, id digest.Digest, repo string
 	if rec == nil {
 		return noSuchImage{ref: id.String()}
 	}
-	canonical, err := reference.WithDigest(reference.TrimNamed(named), rec.manifest)
+	if manifest == "" {
+		manifest = rec.manifest
+	}
+	canonical, err := reference.WithDigest(reference.TrimNamed(named), manifest)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -16,7 +17,8 @@ import (
 //   - a full ID, with or without "sha256:", matches that image only;
 //   - a name or name:tag ("busybox" means docker.io/library/busybox:latest)
 //     matches the tagged image;
-//   - name@digest matches the image whose manifest has that digest;
+//   - name@digest matches the image recorded under that repo digest, else
+//     the image whose manifest has that digest;
 //   - otherwise an ID prefix of at least one hex digit, with or without
 //     "sha256:", matches the one image whose ID starts with it.
 //
@@ -58,6 +60,11 @@ func (s *Store) resolveLocked(nameOrID string) (*record, error) {
 	}
 
 	if canonical, ok := named.(reference.Canonical); ok {
+		for _, rec := range s.images {
+			if slices.Contains(rec.repoDigests, canonical.String()) {
+				return rec, nil
+			}
+		}
 		for _, rec := range s.images {
 			if rec.manifest == canonical.Digest() {
 				return rec, nil
