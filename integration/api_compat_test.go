@@ -722,7 +722,7 @@ func testErrorBodies(t *testing.T, api *apiConn, running string) {
 		{"bad event filter", http.MethodGet, "/events?filters=" + `{"bogus":["x"]}`, nil, http.StatusBadRequest, "invalid filter 'bogus'"},
 		{"bad container name", http.MethodPost, "/containers/create?name=a%20b", map[string]any{"Image": "busybox"}, http.StatusBadRequest, ""},
 		{"missing config", http.MethodPost, "/containers/create", nil, http.StatusBadRequest, ""},
-		{"unimplemented push", http.MethodPost, "/images/busybox/push", nil, http.StatusNotImplemented, ""},
+		{"unimplemented search", http.MethodGet, "/images/search?term=busybox", nil, http.StatusNotImplemented, ""},
 		{"unimplemented volumes", http.MethodGet, "/volumes", nil, http.StatusNotImplemented, ""},
 		{"unknown path", http.MethodGet, "/nosuch", nil, http.StatusNotFound, "page not found"},
 	}
