@@ -100,6 +100,8 @@ type daemon struct {
 	bip      netip.Prefix
 	logFile  string
 	cmd      *exec.Cmd
+
+	extraArgs []string // more daemon flags, kept across restarts
 }
 
 // newDaemon starts a daemon with its own roots, socket and bridge, and
@@ -156,12 +158,18 @@ func (d *daemon) start() {
 	assert.NilError(d.t, err)
 	defer logf.Close()
 
-	d.cmd = exec.Command(berthBinary, "daemon", "--debug",
-		"-H", "unix://"+d.socket,
+	d.cmd = exec.Command(berthBinary, append([]string{"daemon", "--debug",
+		"-H", "unix://" + d.socket,
 		"--data-root", d.dataRoot,
 		"--exec-root", d.execRoot,
 		"--bridge", d.bridge,
-		"--bip", d.bip.String())
+		"--bip", d.bip.String()}, d.extraArgs...)...)
+	// Registry traffic to anything but loopback and the test's own bridge
+	// goes to a closed local port, so an image name that falls back to
+	// Docker Hub fails at once instead of reaching the internet.
+	d.cmd.Env = append(os.Environ(),
+		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9",
+		"NO_PROXY=localhost,127.0.0.0/8,"+d.bip.Masked().String())
 	d.cmd.Stdout = logf
 	d.cmd.Stderr = logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

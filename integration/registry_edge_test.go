@@ -675,25 +675,8 @@ func TestRegistryConcurrency(t *testing.T) {
 func (d *daemon) restartWith(t *testing.T, args ...string) {
 	t.Helper()
 	d.stop()
-	logf, err := os.OpenFile(d.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	assert.NilError(t, err)
-	defer logf.Close()
-	d.cmd = exec.Command(berthBinary, append([]string{"daemon", "--debug",
-		"-H", "unix://" + d.socket,
-		"--data-root", d.dataRoot,
-		"--exec-root", d.execRoot,
-		"--bridge", d.bridge,
-		"--bip", d.bip.String()}, args...)...)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	assert.NilError(t, d.cmd.Start())
-	waitFor(t, "daemon on "+d.socket, 20*time.Second, func() bool {
-		conn, err := net.Dial("unix", d.socket)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
+	d.extraArgs = args
+	d.start()
 }
 
 // testCA is a self-signed CA with one server certificate for an IP address.
