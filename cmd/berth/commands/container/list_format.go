@@ -187,69 +187,71 @@ func (r *containerRow) Networks() string {
 	return strings.Join(names, ",")
 }
 
-// portRun is a run of consecutive ports with the same protocol and host
-// address whose host ports, if published, follow the container ports
-// one to one.
-type portRun struct {
-	ip          string
-	proto       string
-	published   bool
+// portGroup is a run of consecutive container ports that share a protocol
+// and, when published, a host address and equal host ports.
+type portGroup struct {
+	key         string // protocol, or "address/protocol" when published
 	first, last uint16
-	publicFirst uint16
 }
 
-// displayPorts renders ports like Docker's PORTS column, such as
-// "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 9000-9001/udp".
+func (g portGroup) String() string {
+	ip, proto, published := strings.Cut(g.key, "/")
+	if !published {
+		return portRange(g.first, g.last) + "/" + g.key
+	}
+	ports := portRange(g.first, g.last)
+	return fmt.Sprintf("%s->%s/%s", net.JoinHostPort(ip, ports), ports, proto)
+}
+
+// displayPorts renders ports as the PORTS column of Docker's CLI (version
+// 28) does, for example "9000-9001/udp, 0.0.0.0:8080->80/tcp". The ports
+// are sorted by container port, host address, host port and protocol. Ports
+// that are unpublished or published on the same host port number are merged
+// into ranges and listed first. Every port published on a different host
+// port follows on its own, so "-p 8000-8001:80-81" lists two entries.
 func displayPorts(ports []containertypes.PortSummary) string {
 	sorted := slices.Clone(ports)
 	slices.SortFunc(sorted, func(a, b containertypes.PortSummary) int {
 		return cmp.Or(
-			cmp.Compare(a.Type, b.Type),
+			cmp.Compare(a.PrivatePort, b.PrivatePort),
 			a.IP.Compare(b.IP),
 			cmp.Compare(a.PublicPort, b.PublicPort),
-			cmp.Compare(a.PrivatePort, b.PrivatePort),
+			cmp.Compare(a.Type, b.Type),
 		)
 	})
 
-	var runs []*portRun
+	var parts, mappings []string
+	var keys []string // in the order each key's first group started
+	open := map[string]*portGroup{}
 	for _, port := range sorted {
-		published := port.PublicPort != 0
-		ip := ""
-		if published && port.IP.IsValid() {
-			ip = port.IP.String()
-		}
-		if n := len(runs); n > 0 {
-			run := runs[n-1]
-			if run.proto == port.Type && run.ip == ip && run.published == published &&
-				port.PrivatePort == run.last+1 &&
-				(!published || port.PublicPort == run.publicFirst+(port.PrivatePort-run.first)) {
-				run.last = port.PrivatePort
+		key := port.Type
+		if port.IP.IsValid() {
+			if port.PublicPort != port.PrivatePort {
+				host := net.JoinHostPort(port.IP.String(), strconv.Itoa(int(port.PublicPort)))
+				mappings = append(mappings, fmt.Sprintf("%s->%d/%s", host, port.PrivatePort, port.Type))
 				continue
 			}
+			key = port.IP.String() + "/" + port.Type
 		}
-		runs = append(runs, &portRun{
-			ip: ip, proto: port.Type, published: published,
-			first: port.PrivatePort, last: port.PrivatePort, publicFirst: port.PublicPort,
-		})
-	}
 
-	slices.SortStableFunc(runs, func(a, b *portRun) int {
-		return cmp.Compare(a.first, b.first)
-	})
-	parts := make([]string, 0, len(runs))
-	for _, run := range runs {
-		parts = append(parts, run.String())
+		group, ok := open[key]
+		switch {
+		case !ok:
+			keys = append(keys, key)
+		case port.PrivatePort == group.last+1:
+			group.last = port.PrivatePort
+			continue
+		default:
+			// A gap ends the group, which is listed before the groups
+			// still open.
+			parts = append(parts, group.String())
+		}
+		open[key] = &portGroup{key: key, first: port.PrivatePort, last: port.PrivatePort}
 	}
-	return strings.Join(parts, ", ")
-}
-
-func (r *portRun) String() string {
-	private := portRange(r.first, r.last)
-	if !r.published {
-		return private + "/" + r.proto
+	for _, key := range keys {
+		parts = append(parts, open[key].String())
 	}
-	public := portRange(r.publicFirst, r.publicFirst+(r.last-r.first))
-	return fmt.Sprintf("%s->%s/%s", net.JoinHostPort(r.ip, public), private, r.proto)
+	return strings.Join(append(parts, mappings...), ", ")
 }
 
 func portRange(first, last uint16) string {

@@ -44,7 +44,23 @@ func TestDisplayPorts(t *testing.T) {
 				{IP: local, PrivatePort: 81, PublicPort: 9001, Type: "tcp"},
 				{IP: local, PrivatePort: 80, PublicPort: 9000, Type: "tcp"},
 			},
-			want: "127.0.0.1:9000-9001->80-81/tcp",
+			want: "127.0.0.1:9000->80/tcp, 127.0.0.1:9001->81/tcp",
+		},
+		{
+			name: "same host and container ports",
+			ports: []containertypes.PortSummary{
+				{IP: any4, PrivatePort: 8081, PublicPort: 8081, Type: "tcp"},
+				{IP: any4, PrivatePort: 8080, PublicPort: 8080, Type: "tcp"},
+			},
+			want: "0.0.0.0:8080-8081->8080-8081/tcp",
+		},
+		{
+			name: "exposed before published",
+			ports: []containertypes.PortSummary{
+				{IP: any4, PrivatePort: 80, PublicPort: 8080, Type: "tcp"},
+				{PrivatePort: 9000, Type: "tcp"},
+			},
+			want: "9000/tcp, 0.0.0.0:8080->80/tcp",
 		},
 		{
 			name: "exposed range and gap",
@@ -69,7 +85,7 @@ func TestDisplayPorts(t *testing.T) {
 				{PrivatePort: 53, Type: "udp"},
 				{IP: any4, PrivatePort: 53, PublicPort: 5353, Type: "tcp"},
 			},
-			want: "0.0.0.0:5353->53/tcp, 53/udp",
+			want: "53/udp, 0.0.0.0:5353->53/tcp",
 		},
 	}
 	for _, tc := range tests {

@@ -1,10 +1,11 @@
 package container
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/types/network"
@@ -45,6 +46,7 @@ func runPort(ctx context.Context, c *cli.CLI, name, private string) error {
 	}
 
 	if private != "" {
+		requested := private
 		if !strings.Contains(private, "/") {
 			private += "/tcp"
 		}
@@ -54,11 +56,14 @@ func runPort(ctx context.Context, c *cli.CLI, name, private string) error {
 		}
 		bindings := ports[port]
 		if len(bindings) == 0 {
-			return fmt.Errorf("no public port '%s' published for %s", port, name)
+			// Docker's wording, with the port as the user typed it.
+			return fmt.Errorf("Error: No public port '%s' published for %s", requested, name)
 		}
+		var lines []string
 		for _, b := range bindings {
-			fmt.Fprintln(c.Out(), hostAddress(b))
+			lines = append(lines, hostAddress(b))
 		}
+		printSorted(c, lines)
 		return nil
 	}
 
@@ -68,11 +73,46 @@ func runPort(ctx context.Context, c *cli.CLI, name, private string) error {
 			lines = append(lines, fmt.Sprintf("%s -> %s", port, hostAddress(b)))
 		}
 	}
-	sort.Strings(lines)
+	printSorted(c, lines)
+	return nil
+}
+
+// printSorted prints lines in natural order, comparing runs of digits by
+// value as Docker's port command does, so "80/tcp" comes before "7000/tcp".
+func printSorted(c *cli.CLI, lines []string) {
+	slices.SortFunc(lines, compareNatural)
 	for _, line := range lines {
 		fmt.Fprintln(c.Out(), line)
 	}
-	return nil
+}
+
+// compareNatural compares a and b character by character, except that runs
+// of digits compare by their numeric value.
+func compareNatural(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitPrefix(a), digitPrefix(b)
+		if da == "" || db == "" {
+			if a[0] != b[0] {
+				return cmp.Compare(a[0], b[0])
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+		if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
+			return c
+		}
+		a, b = a[len(da):], b[len(db):]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }
 
 // hostAddress formats a binding as Docker's port command does:
