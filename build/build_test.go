@@ -428,9 +428,9 @@ func TestBuildCopyErrors(t *testing.T) {
 			want:       "COPY failed: source can't be a URL for COPY",
 		},
 		{
-			name:       "chmod",
-			dockerfile: "FROM busybox\nCOPY --chmod=644 a.txt /x\n",
-			want:       "COPY --chmod requires BuildKit",
+			name:       "symbolic chmod",
+			dockerfile: "FROM busybox\nCOPY --chmod=u+x a.txt /x\n",
+			want:       `invalid --chmod value "u+x"`,
 		},
 		{
 			name:       "unknown user",

@@ -72,6 +72,25 @@ type RunRequest struct {
 	Output io.Writer
 	// CreatedBy is the history entry of the committed layer.
 	CreatedBy string
+	// Script, when set, is a file the command runs: the Runner makes it
+	// readable and executable at ScriptDir/Script.Name for the duration
+	// of the command, outside the committed layer.
+	Script *Script
+	// NetworkMode is the container's network: "host", "none", or ""
+	// and "default" for the default bridge.
+	NetworkMode string
+	// ExtraHosts are "host:ip" lines added to the container's /etc/hosts.
+	ExtraHosts []string
+}
+
+// ScriptDir is where a RUN here-document that starts with "#!" is
+// mounted, as BuildKit mounts it.
+const ScriptDir = "/dev/pipes"
+
+// Script is a RUN here-document that starts with an interpreter line.
+type Script struct {
+	Name string
+	Data string
 }
 
 // RunError is the error a Runner returns when the command exits with a
@@ -110,6 +129,12 @@ type Options struct {
 	Target string
 	// Quiet suppresses the progress output: only the image ID is written.
 	Quiet bool
+	// NetworkMode is the network of RUN containers: "host", "none", or
+	// "" and "default" for the default bridge.
+	NetworkMode string
+	// ExtraHosts are "host:ip" entries for the /etc/hosts of RUN
+	// containers.
+	ExtraHosts []string
 }
 
 // Builder builds images from Dockerfiles.

@@ -95,6 +95,19 @@ func expandCommand(cmd instructions.Command, lex *shell.Lex, env []string) error
 			return fmt.Errorf("expand %s: %w", cmd.Name(), invalid(err))
 		}
 	}
+	// Here-documents of COPY and ADD with an unquoted delimiter expand
+	// like BuildKit's: variables only, keeping quotes and backslashes.
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		raw := shell.NewLex('\\')
+		raw.SkipProcessQuotes = true
+		err := ex.ExpandRaw(func(word string) (string, error) {
+			out, _, err := raw.ProcessWord(word, envs)
+			return out, err
+		})
+		if err != nil {
+			return fmt.Errorf("expand %s: %w", cmd.Name(), invalid(err))
+		}
+	}
 	return nil
 }
 

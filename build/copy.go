@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -29,40 +30,76 @@ type copyRequest struct {
 	from string
 	// unpack makes ADD extract local tar archives.
 	unpack bool
+	// chmod is the --chmod mode of the copies; nil keeps the sources'.
+	chmod *int64
+	// link writes the layer without reading the parent image (--link),
+	// so that it is the same whatever the parent holds.
+	link bool
+	// contents are the here-documents among the sources.
+	contents []instructions.SourceContent
+	// checksum is ADD --checksum, the expected digest of a URL source.
+	checksum string
 }
 
 func copyRequestOf(cmd instructions.Command) (copyRequest, error) {
 	switch c := cmd.(type) {
 	case *instructions.CopyCommand:
-		if err := checkCopyFlags("COPY", c.Chmod, c.ExcludePatterns, c.Parents, c.SourceContents); err != nil {
+		if err := checkCopyFlags("COPY", c.ExcludePatterns, c.Parents); err != nil {
 			return copyRequest{}, err
 		}
-		return copyRequest{command: "COPY", sources: c.SourcePaths, dest: c.DestPath, chown: c.Chown, from: c.From}, nil
+		mode, err := parseChmod(c.Chmod)
+		if err != nil {
+			return copyRequest{}, err
+		}
+		return copyRequest{
+			command: "COPY", sources: c.SourcePaths, dest: c.DestPath, chown: c.Chown, from: c.From,
+			chmod: mode, link: c.Link, contents: c.SourceContents,
+		}, nil
 	case *instructions.AddCommand:
-		if err := checkCopyFlags("ADD", c.Chmod, c.ExcludePatterns, false, c.SourceContents); err != nil {
+		if err := checkCopyFlags("ADD", c.ExcludePatterns, false); err != nil {
 			return copyRequest{}, err
 		}
-		if c.Checksum != "" || c.KeepGitDir != nil {
-			return copyRequest{}, buildKitOnly("ADD --checksum and --keep-git-dir")
+		if c.KeepGitDir != nil {
+			return copyRequest{}, buildKitOnly("ADD --keep-git-dir")
+		}
+		mode, err := parseChmod(c.Chmod)
+		if err != nil {
+			return copyRequest{}, err
 		}
 		unpack := c.Unpack == nil || *c.Unpack
-		return copyRequest{command: "ADD", sources: c.SourcePaths, dest: c.DestPath, chown: c.Chown, unpack: unpack}, nil
+		return copyRequest{
+			command: "ADD", sources: c.SourcePaths, dest: c.DestPath, chown: c.Chown, unpack: unpack,
+			chmod: mode, link: c.Link, contents: c.SourceContents, checksum: c.Checksum,
+		}, nil
 	}
 	return copyRequest{}, fmt.Errorf("instruction %s does not copy files: %w", cmd.Name(), errdefs.ErrInvalidArgument)
 }
 
-func checkCopyFlags(command, chmod string, excludes []string, parents bool, heredocs []instructions.SourceContent) error {
+func checkCopyFlags(command string, excludes []string, parents bool) error {
 	switch {
-	case chmod != "":
-		return buildKitOnly(command + " --chmod")
 	case len(excludes) > 0:
 		return buildKitOnly(command + " --exclude")
 	case parents:
 		return buildKitOnly(command + " --parents")
-	case len(heredocs) > 0:
-		return buildKitOnly(command + " with a here-document")
 	}
 	return nil
+}
+
+// parseChmod parses the octal --chmod value; "" returns nil.
+//
+// NOTE: BuildKit also accepts symbolic modes such as u+x; they are
+// rejected here.
+func parseChmod(value string) (*int64, error) {
+	if value == "" {
+		return nil, nil
+	}
+	mode, err := strconv.ParseUint(value, 8, 32)
+	if err != nil || mode > 0o7777 {
+		return nil, fmt.Errorf("invalid --chmod value %q: want an octal mode such as 0755: %w",
+			value, errdefs.ErrInvalidArgument)
+	}
+	m := int64(mode)
+	return &m, nil
 }
 
 // buildKitOnly is the error for Dockerfile features that Docker's classic
@@ -78,6 +115,8 @@ type copySource struct {
 	// copy when the destination is a directory.
 	name string
 	node *fsNode
+	// inline marks a here-document, which ADD never extracts.
+	inline bool
 }
 
 // resolveSources expands wildcards and follows symlinks in the source
@@ -146,6 +185,25 @@ func resolveSource(tree *fsTree, p string, clamp bool, command string) (copySour
 			command, where, displayPath(p), errdefs.ErrNotFound)
 	}
 	return copySource{name: path.Base(displayPath(p)), node: n}, nil
+}
+
+// heredocSources stores the here-documents of COPY or ADD as sources:
+// regular files of mode 0644 named after their delimiter, as BuildKit
+// writes them.
+func heredocSources(blobs *blobStore, contents []instructions.SourceContent) ([]copySource, error) {
+	var out []copySource
+	for _, c := range contents {
+		content, sum, err := blobs.write(strings.NewReader(c.Data))
+		if err != nil {
+			return nil, fmt.Errorf("store here-document %s: %w", c.Path, err)
+		}
+		hdr := &tar.Header{
+			Name: c.Path, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(c.Data)),
+			ModTime: time.Unix(0, 0).UTC(),
+		}
+		out = append(out, copySource{name: c.Path, node: &fsNode{hdr: hdr, content: content, sum: sum}, inline: true})
+	}
+	return out, nil
 }
 
 // hasWildcards reports whether p contains an unescaped *, ? or [.
@@ -242,7 +300,7 @@ func writeCopy(w *layerWriter, req copyRequest, workdir string, sources []copySo
 		switch {
 		case src.node.isDir():
 			err = w.copyDir(src.node, dest, o)
-		case req.unpack && src.node.hdr.Typeflag == tar.TypeReg && isArchive(src.node.content):
+		case req.unpack && !src.inline && src.node.hdr.Typeflag == tar.TypeReg && isArchive(src.node.content):
 			err = w.extractArchive(src.node.content, src.name, dest)
 		default:
 			target := dest

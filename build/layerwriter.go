@@ -31,6 +31,9 @@ type layerWriter struct {
 	written map[string]*tar.Header
 	// now is the modification time of directories the layer creates.
 	now time.Time
+	// chmod, when set, replaces the permission bits of the files and
+	// directories that copies write (COPY --chmod).
+	chmod *int64
 }
 
 func newLayerWriter(w io.Writer, parent *fsTree, now time.Time) *layerWriter {
@@ -159,6 +162,7 @@ func (w *layerWriter) writeNode(n *fsNode, target string, o *owner) error {
 	if o != nil {
 		hdr.Uid, hdr.Gid = o.UID, o.GID
 	}
+	w.applyChmod(&hdr)
 	if hdr.Typeflag != tar.TypeReg {
 		return w.writeHeader(&hdr, nil)
 	}
@@ -191,7 +195,9 @@ func (w *layerWriter) copyDir(src *fsNode, dest string, o *owner) error {
 		if o != nil {
 			dirOwner = *o
 		}
-		if err := w.writeHeader(w.newDir(dest, dirOwner), nil); err != nil {
+		dir := w.newDir(dest, dirOwner)
+		w.applyChmod(dir)
+		if err := w.writeHeader(dir, nil); err != nil {
 			return err
 		}
 	}
@@ -206,6 +212,15 @@ func (w *layerWriter) copyDir(src *fsNode, dest string, o *owner) error {
 		}
 		return w.writeNode(n, path.Join(dest, rel), o)
 	})
+}
+
+// applyChmod sets the --chmod permission bits on hdr unless it is a
+// symlink, whose mode has no effect.
+func (w *layerWriter) applyChmod(hdr *tar.Header) {
+	if w.chmod == nil || hdr.Typeflag == tar.TypeSymlink {
+		return
+	}
+	hdr.Mode = hdr.Mode&^0o7777 | *w.chmod
 }
 
 // copyFile writes regular file, symlink or device node src at target.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"runtime"
 	"slices"
 	"strconv"
@@ -312,10 +313,11 @@ func (r *buildRun) run(ctx context.Context, st *stage, c *instructions.RunComman
 	if len(c.FlagsUsed) > 0 {
 		return buildKitOnly("RUN --" + c.FlagsUsed[0])
 	}
-	if len(c.Files) > 0 {
-		return buildKitOnly("RUN with a here-document")
+	line, script, err := heredocCommand(c)
+	if err != nil {
+		return err
 	}
-	cmd := commandLine(c.ShellDependantCmdLine, st.config.Config.Shell)
+	cmd := commandLine(line, st.config.Config.Shell)
 	if len(cmd) == 0 {
 		return fmt.Errorf("RUN requires a command: %w", errdefs.ErrInvalidArgument)
 	}
@@ -325,14 +327,21 @@ func (r *buildRun) run(ctx context.Context, st *stage, c *instructions.RunComman
 	if hist := st.args.historyArgs(argEnv); len(hist) > 0 {
 		createdBy = "|" + strconv.Itoa(len(hist)) + " " + strings.Join(hist, " ") + " " + createdBy
 	}
-	return r.cachedStep(ctx, st, createdBy, nil, func(ctx context.Context, cfg dockerspec.DockerOCIImage, _ ocispec.History) (image.Image, error) {
+	var keySources []string
+	if script != nil {
+		keySources = []string{"script=" + script.Name + ":" + digest.FromString(script.Data).String()}
+	}
+	return r.cachedStep(ctx, st, createdBy, keySources, func(ctx context.Context, cfg dockerspec.DockerOCIImage, _ ocispec.History) (image.Image, error) {
 		return r.builder.runner.Run(ctx, RunRequest{
-			Image:     st.image,
-			Config:    cfg,
-			Cmd:       cmd,
-			Env:       append(slices.Clone(cfg.Config.Env), argEnv...),
-			Output:    r.out,
-			CreatedBy: createdBy,
+			Image:       st.image,
+			Config:      cfg,
+			Cmd:         cmd,
+			Env:         append(slices.Clone(cfg.Config.Env), argEnv...),
+			Output:      r.out,
+			CreatedBy:   createdBy,
+			Script:      script,
+			NetworkMode: r.opts.NetworkMode,
+			ExtraHosts:  r.opts.ExtraHosts,
 		})
 	})
 }
@@ -357,7 +366,7 @@ func (r *buildRun) workdir(ctx context.Context, st *stage) error {
 			h.EmptyLayer = true
 			return r.builder.images.Create(ctx, st.image.ID, nil, cfg, h)
 		}
-		return r.createWithLayer(ctx, st, cfg, h, parent, func(w *layerWriter) error {
+		return r.createWithLayer(ctx, st, cfg, h, parent.fsTree, func(w *layerWriter) error {
 			return w.mkdirAll(resolved, owner{})
 		})
 	})
@@ -380,18 +389,26 @@ func (r *buildRun) copy(ctx context.Context, st *stage, req copyRequest) error {
 		tree, clamp, fromID = fromImage.fsTree, true, img.ID
 	}
 
-	sources, err := resolveSources(tree, req, clamp)
-	if err != nil {
-		return err
-	}
-	if len(sources) > 1 && !strings.HasSuffix(req.dest, "/") {
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
-			"When using %s with more than one source file, the destination must be a directory and end with a /", req.command))
+	var sources []copySource
+	if len(req.sources) > 0 || len(req.contents) == 0 {
+		var err error
+		if sources, err = resolveSources(tree, req, clamp); err != nil {
+			return err
+		}
 	}
 	if fromImage != nil {
 		if err := fromImage.load(ctx, r.blobs, sourceFiles(sources)); err != nil {
 			return err
 		}
+	}
+	docs, err := heredocSources(r.blobs, req.contents)
+	if err != nil {
+		return err
+	}
+	sources = append(sources, docs...)
+	if len(sources) > 1 && !strings.HasSuffix(req.dest, "/") {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
+			"When using %s with more than one source file, the destination must be a directory and end with a /", req.command))
 	}
 
 	digests := make([]string, 0, len(sources))
@@ -402,11 +419,17 @@ func (r *buildRun) copy(ctx context.Context, st *stage, req copyRequest) error {
 		}
 		digests = append(digests, d)
 	}
-	chown := ""
+	flags := ""
 	if req.chown != "" {
-		chown = "--chown=" + req.chown + " "
+		flags += "--chown=" + req.chown + " "
 	}
-	comment := fmt.Sprintf("%s %s%s in %s ", req.command, chown, combinedDigest(digests), req.dest)
+	if req.chmod != nil {
+		flags += fmt.Sprintf("--chmod=%04o ", *req.chmod)
+	}
+	if req.link {
+		flags += "--link "
+	}
+	comment := fmt.Sprintf("%s %s%s in %s ", req.command, flags, combinedDigest(digests), req.dest)
 	createdBy := strings.Join(append(shellOf(st.config.Config.Shell), "#(nop) "+comment), " ")
 	keySources := append(slices.Clone(digests), "from="+fromID.String(), "unpack="+strconv.FormatBool(req.unpack))
 
@@ -419,7 +442,16 @@ func (r *buildRun) copy(ctx context.Context, st *stage, req copyRequest) error {
 		if err != nil {
 			return image.Image{}, err
 		}
-		return r.createWithLayer(ctx, st, cfg, h, parent, func(w *layerWriter) error {
+		base := parent.fsTree
+		if req.link {
+			// BuildKit writes a --link layer on an empty tree: missing
+			// parents of the destination are new root-owned 0755
+			// directories and symlinks in the parent image are not
+			// followed.
+			base = newFSTree()
+		}
+		return r.createWithLayer(ctx, st, cfg, h, base, func(w *layerWriter) error {
+			w.chmod = req.chmod
 			return writeCopy(w, req, st.config.Config.WorkingDir, sources, o)
 		})
 	})
@@ -479,11 +511,11 @@ func (r *buildRun) readImageFile(ctx context.Context, tree *imageTree, name stri
 }
 
 // createWithLayer streams the layer that write produces into a new image.
-func (r *buildRun) createWithLayer(ctx context.Context, st *stage, cfg dockerspec.DockerOCIImage, h ocispec.History, parent *imageTree, write func(w *layerWriter) error) (image.Image, error) {
+func (r *buildRun) createWithLayer(ctx context.Context, st *stage, cfg dockerspec.DockerOCIImage, h ocispec.History, parent *fsTree, write func(w *layerWriter) error) (image.Image, error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		w := newLayerWriter(pw, parent.fsTree, *h.Created)
+		w := newLayerWriter(pw, parent, *h.Created)
 		err := write(w)
 		if err == nil {
 			err = w.close()
@@ -559,4 +591,45 @@ func (r *buildRun) fromTree(ctx context.Context, img image.Image) (*imageTree, e
 	}
 	r.fromTrees[img.ID] = t
 	return t, nil
+}
+
+// heredocCommand returns the command line of a RUN with here-documents, as
+// BuildKit forms it. A single here-document that is the whole command runs
+// as a shell script, or, when it starts with "#!", as a file executed
+// through the shell, which is returned as the script. Any other form is
+// given to the shell with the here-document bodies put back, so the shell
+// expands them as it would in a script.
+func heredocCommand(c *instructions.RunCommand) (instructions.ShellDependantCmdLine, *Script, error) {
+	line := c.ShellDependantCmdLine
+	if len(c.Files) == 0 {
+		return line, nil, nil
+	}
+	if len(line.CmdLine) != 1 || !line.PrependShell {
+		return line, nil, fmt.Errorf("RUN with a here-document must use the shell form: %w", errdefs.ErrInvalidArgument)
+	}
+	line.CmdLine = slices.Clone(line.CmdLine)
+
+	if parser.MustParseHeredoc(line.CmdLine[0]) != nil {
+		data := c.Files[0].Data
+		if c.Files[0].Chomp {
+			data = parser.ChompHeredocContent(data)
+		}
+		if strings.HasPrefix(data, "#!") {
+			script := &Script{Name: c.Files[0].Name, Data: data}
+			line.CmdLine[0] = path.Join(ScriptDir, script.Name)
+			return line, script, nil
+		}
+		line.CmdLine[0] = data
+		return line, nil, nil
+	}
+
+	var b strings.Builder
+	b.WriteString(line.CmdLine[0])
+	for _, f := range c.Files {
+		b.WriteByte('\n')
+		b.WriteString(f.Data)
+		b.WriteString(f.Name)
+	}
+	line.CmdLine[0] = b.String()
+	return line, nil, nil
 }
