@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -21,13 +23,15 @@ var _ build.Runner = (*Engine)(nil)
 // Build runs a Dockerfile build from a context tarball.
 func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writer) (string, error) {
 	img, err := e.builder.Build(ctx, req.Context, build.Options{
-		Dockerfile: req.Dockerfile,
-		Tags:       req.Tags,
-		BuildArgs:  req.BuildArgs,
-		Labels:     req.Labels,
-		NoCache:    req.NoCache,
-		Target:     req.Target,
-		Quiet:      req.Quiet,
+		Dockerfile:  req.Dockerfile,
+		Tags:        req.Tags,
+		BuildArgs:   req.BuildArgs,
+		Labels:      req.Labels,
+		NoCache:     req.NoCache,
+		Target:      req.Target,
+		Quiet:       req.Quiet,
+		NetworkMode: req.NetworkMode,
+		ExtraHosts:  req.ExtraHosts,
 	}, out)
 	if err != nil {
 		return "", err
@@ -51,12 +55,21 @@ func (e *Engine) Run(ctx context.Context, req build.RunRequest) (image.Image, er
 			Entrypoint: []string{""},
 			Cmd:        req.Cmd,
 		},
-		HostConfig: &container.HostConfig{},
+		HostConfig: &container.HostConfig{
+			NetworkMode: container.NetworkMode(req.NetworkMode),
+			ExtraHosts:  req.ExtraHosts,
+		},
 	}, true)
 	if err != nil {
 		return image.Image{}, err
 	}
 	ctx = log.With(ctx, log.KeyContainer, c.ID)
+	if req.Script != nil {
+		if err := e.writeBuildScript(c.ID, *req.Script); err != nil {
+			_ = e.remove(context.WithoutCancel(ctx), c, true)
+			return image.Image{}, err
+		}
+	}
 	defer func() {
 		if err := e.remove(context.WithoutCancel(ctx), c, true); err != nil {
 			log.FromContext(ctx).Warn("remove build container", log.Err(err))
@@ -104,4 +117,21 @@ func (e *Engine) Run(ctx context.Context, req build.RunRequest) (image.Image, er
 	now := time.Now().UTC()
 	return e.images.CommitSnapshot(ctx, req.Image.ID, c.SnapshotKey, req.Config,
 		ocispec.History{Created: &now, CreatedBy: req.CreatedBy})
+}
+
+// buildScriptDir is the directory in a build container's state directory
+// that is mounted read-only at build.ScriptDir.
+const buildScriptDir = "build-scripts"
+
+// writeBuildScript writes the executable file a RUN here-document runs.
+func (e *Engine) writeBuildScript(id string, script build.Script) error {
+	dir := filepath.Join(e.containers.Dir(id), buildScriptDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create build script directory: %w", err)
+	}
+	name := filepath.Join(dir, filepath.Base(script.Name))
+	if err := os.WriteFile(name, []byte(script.Data), 0o755); err != nil {
+		return fmt.Errorf("write build script: %w", err)
+	}
+	return nil
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	mobynet "github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-engine/berth/build"
 	ctr "github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/internal/atomicfile"
 	"github.com/berth-engine/berth/internal/log"
@@ -396,6 +398,18 @@ func (e *Engine) specOptions(c *ctr.Container, rootfs, netnsPath string) spec.Op
 	if opts.Cwd == "" {
 		opts.Cwd = "/"
 	}
+	if c.Hidden {
+		// A build step's RUN here-document script, written by Engine.Run.
+		scripts := filepath.Join(dir, buildScriptDir)
+		if _, err := os.Stat(scripts); err == nil {
+			opts.Mounts = append(opts.Mounts, specs.Mount{
+				Destination: build.ScriptDir,
+				Type:        "bind",
+				Source:      scripts,
+				Options:     []string{"rbind", "rprivate", "ro"},
+			})
+		}
+	}
 	return opts
 }
 
@@ -408,6 +422,14 @@ func (e *Engine) writeEtcFiles(c *ctr.Container) error {
 	var hosts strings.Builder
 	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	hosts.WriteString("fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	for _, entry := range c.HostConfig.ExtraHosts {
+		// Docker accepts "host:ip" and "host=ip", and an IPv6 address contains colons.
+		host, ip, ok := strings.Cut(entry, "=")
+		if !ok {
+			host, ip, _ = strings.Cut(entry, ":")
+		}
+		fmt.Fprintf(&hosts, "%s\t%s\n", ip, host)
+	}
 	if c.Network != nil && c.Network.IPAddress.IsValid() {
 		fmt.Fprintf(&hosts, "%s\t%s\n", c.Network.IPAddress.Addr(), hostname)
 	}
