@@ -68,6 +68,9 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 		return nil, err
 	}
 	config := mergeImageConfig(req.Config, img)
+	if err := checkPublishedPorts(config, hostConfig); err != nil {
+		return nil, err
+	}
 	argv := append(append([]string{}, config.Entrypoint...), config.Cmd...)
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
@@ -148,6 +151,45 @@ func checkHostConfig(hc *container.HostConfig) error {
 		}
 	}
 	return nil
+}
+
+// checkPublishedPorts rejects at create time the published ports that the
+// bridge network cannot program, so that no container is created that
+// would fail at every start. That is every SCTP port, including exposed
+// ones with PublishAllPorts, and IPv6 host addresses.
+func checkPublishedPorts(config *container.Config, hc *container.HostConfig) error {
+	for port, bindings := range hc.PortBindings {
+		if err := checkPublishProtocol(port); err != nil {
+			return err
+		}
+		for _, b := range bindings {
+			if b.HostIP.IsValid() && !b.HostIP.Unmap().Is4() {
+				return fmt.Errorf("publishing %s on IPv6 host address %s is not supported; "+
+					"use an IPv4 address such as 127.0.0.1 or 0.0.0.0: %w", port, b.HostIP, errdefs.ErrNotImplemented)
+			}
+		}
+	}
+	if hc.PublishAllPorts {
+		for port := range config.ExposedPorts {
+			if err := checkPublishProtocol(port); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkPublishProtocol(port network.Port) error {
+	switch port.Proto() {
+	case network.TCP, network.UDP:
+		return nil
+	case network.SCTP:
+		return fmt.Errorf("publishing SCTP port %s is not supported; only tcp and udp ports can be published: %w",
+			port, errdefs.ErrNotImplemented)
+	default:
+		return fmt.Errorf("invalid protocol in published port %s: use tcp or udp: %w",
+			port, errdefs.ErrInvalidArgument)
+	}
 }
 
 // mergeImageConfig fills what the request leaves unset from the image, as

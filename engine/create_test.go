@@ -171,3 +171,54 @@ func TestCheckHostConfigRestartPolicy(t *testing.T) {
 		assert.Check(t, is.ErrorContains(err, tc.message))
 	}
 }
+
+func TestCheckPublishedPorts(t *testing.T) {
+	t.Parallel()
+	port := func(s string) mobynet.Port { return mobynet.MustParsePort(s) }
+	tests := []struct {
+		name    string
+		exposed mobynet.PortSet
+		hc      container.HostConfig
+		want    error
+	}{
+		{
+			name: "tcp and udp",
+			hc: container.HostConfig{PortBindings: mobynet.PortMap{
+				port("80/tcp"): {{HostPort: "8080"}},
+				port("53/udp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}},
+			}},
+		},
+		{
+			name: "sctp binding",
+			hc:   container.HostConfig{PortBindings: mobynet.PortMap{port("80/sctp"): {{HostPort: "8080"}}}},
+			want: errdefs.ErrNotImplemented,
+		},
+		{
+			name:    "sctp exposed with publish all",
+			exposed: mobynet.PortSet{port("80/sctp"): {}},
+			hc:      container.HostConfig{PublishAllPorts: true},
+			want:    errdefs.ErrNotImplemented,
+		},
+		{
+			name:    "sctp exposed only",
+			exposed: mobynet.PortSet{port("80/sctp"): {}},
+		},
+		{
+			name: "ipv6 host address",
+			hc: container.HostConfig{PortBindings: mobynet.PortMap{
+				port("80/tcp"): {{HostIP: netip.MustParseAddr("::1"), HostPort: "8080"}},
+			}},
+			want: errdefs.ErrNotImplemented,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkPublishedPorts(&container.Config{ExposedPorts: tc.exposed}, &tc.hc)
+			if tc.want == nil {
+				assert.NilError(t, err)
+				return
+			}
+			assert.Check(t, is.ErrorIs(err, tc.want))
+		})
+	}
+}
