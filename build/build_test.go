@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -165,7 +166,11 @@ func TestBuildRunFailure(t *testing.T) {
 	b, _, _ := newTestBuilder(t)
 	files := map[string]string{"Dockerfile": "FROM busybox\nRUN false\n"}
 	_, err := b.Build(context.Background(), contextTar(t, files), Options{}, &bytes.Buffer{})
-	assert.Error(t, err, "The command '/bin/sh -c false' returned a non-zero code: 1")
+	assert.Error(t, err, "Dockerfile:2: The command '/bin/sh -c false' returned a non-zero code: 1\n"+
+		"last lines of output:\noutput of /bin/sh -c false")
+	var runErr *RunError
+	assert.Assert(t, errors.As(err, &runErr))
+	assert.Check(t, is.Equal(runErr.ExitCode(), 1))
 }
 
 func TestBuildQuiet(t *testing.T) {

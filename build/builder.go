@@ -202,11 +202,11 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	}
 	stages, metaArgs, err := parseDockerfile(dockerfile, opts, progress)
 	if err != nil {
-		return image.Image{}, err
+		return image.Image{}, parseErrorAtLine(dockerfileName(opts), err)
 	}
 
 	run := &buildRun{
-		builder: b, opts: opts, out: progress, context: tree, blobs: blobs,
+		builder: b, opts: opts, out: progress, context: tree, blobs: blobs, dockerfile: dockerfileName(opts),
 		escape: dockerfile.EscapeToken,
 		trees:  map[digest.Digest]*imageTree{}, fromTrees: map[digest.Digest]*imageTree{},
 	}
@@ -261,6 +261,15 @@ func loadContext(ctx context.Context, contextTar io.Reader, name string, blobs *
 		return nil, nil, fmt.Errorf("parse %s: %w", name, invalid(err))
 	}
 	return res, tree, nil
+}
+
+// dockerfileName returns the Dockerfile's path in the context as errors
+// name it.
+func dockerfileName(opts Options) string {
+	if opts.Dockerfile == "" {
+		return defaultDockerfile
+	}
+	return opts.Dockerfile
 }
 
 // parseDockerfile splits the Dockerfile into stages, cuts them at the

@@ -151,7 +151,7 @@ func (s *fakeStore) addBase(t *testing.T, ref string, entries []tarEntry, cfg do
 
 // fakeRunner runs no command: it prints Docker's container lines and
 // commits a layer holding /ran with the command line. A command ending in
-// "false" fails with exit code 1.
+// "false" prints its line and fails with exit code 1.
 type fakeRunner struct {
 	store    *fakeStore
 	requests []RunRequest
@@ -160,10 +160,10 @@ type fakeRunner struct {
 func (r *fakeRunner) Run(ctx context.Context, req RunRequest) (image.Image, error) {
 	r.requests = append(r.requests, req)
 	fmt.Fprintf(req.Output, " ---> Running in 0123456789ab\n")
+	fmt.Fprintf(req.Output, "output of %s\n", strings.Join(req.Cmd, " "))
 	if strings.HasSuffix(strings.Join(req.Cmd, " "), "false") {
 		return image.Image{}, &RunError{Cmd: req.Cmd, Code: 1}
 	}
-	fmt.Fprintf(req.Output, "output of %s\n", strings.Join(req.Cmd, " "))
 	fmt.Fprintf(req.Output, "Removing intermediate container 0123456789ab\n")
 
 	layer := makeTar(nil, []tarEntry{{name: "ran", typ: tar.TypeReg, mode: 0o644, body: strings.Join(req.Cmd, " ")}})

@@ -36,12 +36,14 @@ var errLayerAbandoned = errors.New("image store stopped reading the layer")
 type buildRun struct {
 	builder *Builder
 	opts    Options
-	out     io.Writer
-	context *fsTree
-	blobs   *blobStore
-	escape  rune
-	lex     *shell.Lex
-	args    *buildArgs
+	// dockerfile is the Dockerfile's name in the context, for errors.
+	dockerfile string
+	out        io.Writer
+	context    *fsTree
+	blobs      *blobStore
+	escape     rune
+	lex        *shell.Lex
+	args       *buildArgs
 	// stages holds the finished stages in Dockerfile order.
 	stages []builtStage
 	// trees caches the file systems of the stage images. A cached tree
@@ -111,7 +113,7 @@ func (r *buildRun) buildStage(ctx context.Context, s *instructions.Stage) error 
 	r.printStep(s.SourceCode)
 	st, err := r.from(ctx, s)
 	if err != nil {
-		return err
+		return atLine(r.dockerfile, s.Location, err)
 	}
 	r.printImage(st)
 
@@ -121,7 +123,7 @@ func (r *buildRun) buildStage(ctx context.Context, s *instructions.Stage) error 
 		}
 		r.printStep(cmd)
 		if err := r.dispatch(ctx, st, cmd); err != nil {
-			return err
+			return atLine(r.dockerfile, cmd.Location(), err)
 		}
 		r.printImage(st)
 	}
@@ -332,17 +334,23 @@ func (r *buildRun) run(ctx context.Context, st *stage, c *instructions.RunComman
 		keySources = []string{"script=" + script.Name + ":" + digest.FromString(script.Data).String()}
 	}
 	return r.cachedStep(ctx, st, createdBy, keySources, func(ctx context.Context, cfg dockerspec.DockerOCIImage, _ ocispec.History) (image.Image, error) {
-		return r.builder.runner.Run(ctx, RunRequest{
+		output := &tailWriter{w: r.out}
+		img, err := r.builder.runner.Run(ctx, RunRequest{
 			Image:       st.image,
 			Config:      cfg,
 			Cmd:         cmd,
 			Env:         append(slices.Clone(cfg.Config.Env), argEnv...),
-			Output:      r.out,
+			Output:      output,
 			CreatedBy:   createdBy,
 			Script:      script,
 			NetworkMode: r.opts.NetworkMode,
 			ExtraHosts:  r.opts.ExtraHosts,
 		})
+		var runErr *RunError
+		if errors.As(err, &runErr) {
+			return image.Image{}, &runOutputError{err: err, lines: output.tail()}
+		}
+		return img, err
 	})
 }
 
