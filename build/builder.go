@@ -169,6 +169,14 @@ func newBuilder(images ImageStore, runner Runner, stateDir string, layers layerS
 	return &Builder{images: images, runner: runner, layers: layers, cache: cache, stateDir: stateDir}, nil
 }
 
+// PruneCache empties the build cache, so that later builds run every step
+// again, and returns the IDs of the images the cache entries named. The
+// images stay in the store: tagged images and their parents need them,
+// and image prune removes the ones nothing uses.
+func (b *Builder) PruneCache() ([]digest.Digest, error) {
+	return b.cache.clear()
+}
+
 // workDirPrefix names the per-build directories in the state directory
 // that hold the context's and images' file contents.
 const workDirPrefix = "build-"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -110,4 +111,26 @@ func cacheKey(parent digest.Digest, cfg dockerspec.DockerOCIImage, instruction s
 	}
 	sum := sha256.Sum256(fields)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// clear removes every entry and returns the distinct images they named,
+// sorted.
+func (c *cacheIndex) clear() ([]digest.Digest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	seen := map[digest.Digest]bool{}
+	var ids []digest.Digest
+	for _, id := range c.entries {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	c.entries = map[string]digest.Digest{}
+	if err := atomicfile.WriteJSON(c.path, c.entries, 0o600); err != nil {
+		return nil, fmt.Errorf("write build cache: %w", err)
+	}
+	return ids, nil
 }

@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -126,4 +127,38 @@ func TestCacheIndexPersists(t *testing.T) {
 	assert.Check(t, is.Equal(got.ID, img.ID))
 	_, ok = reloaded.get(context.Background(), store, "missing")
 	assert.Check(t, !ok)
+}
+
+func TestPruneCacheForcesRebuild(t *testing.T) {
+	b, _, runner := newTestBuilder(t)
+	ctx := context.Background()
+	files := map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"}
+	_, err := b.Build(ctx, contextTar(t, files), Options{}, &bytes.Buffer{})
+	assert.NilError(t, err)
+
+	ids, err := b.PruneCache()
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(ids, 1))
+
+	_, err = b.Build(ctx, contextTar(t, files), Options{}, &bytes.Buffer{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(runner.requests, 2), "a pruned cache must not serve the step")
+
+	reloaded, err := loadCache(b.stateDir)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(reloaded.entries, 1), "the index on disk holds only the rebuilt step")
+}
+
+func TestCacheSurvivesReload(t *testing.T) {
+	b, store, runner := newTestBuilder(t)
+	ctx := context.Background()
+	files := map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"}
+	_, err := b.Build(ctx, contextTar(t, files), Options{}, &bytes.Buffer{})
+	assert.NilError(t, err)
+
+	again, err := newBuilder(store, runner, b.stateDir, store)
+	assert.NilError(t, err)
+	_, err = again.Build(ctx, contextTar(t, files), Options{}, &bytes.Buffer{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(runner.requests, 1), "a new builder on the same state directory must reuse the cache")
 }

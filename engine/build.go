@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -40,6 +41,23 @@ func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writ
 		e.events.Publish(events.ImageEventType, events.ActionTag, img.ID.String(), map[string]string{"name": tag})
 	}
 	return img.ID.String(), nil
+}
+
+// BuildCachePrune empties the build cache.
+//
+// NOTE: SpaceReclaimed is 0 because the cached steps are images, which
+// stay until image prune removes them.
+func (e *Engine) BuildCachePrune(ctx context.Context) (buildtypes.CachePruneReport, error) {
+	ids, err := e.builder.PruneCache()
+	if err != nil {
+		return buildtypes.CachePruneReport{}, err
+	}
+	report := buildtypes.CachePruneReport{CachesDeleted: make([]string, 0, len(ids))}
+	for _, id := range ids {
+		report.CachesDeleted = append(report.CachesDeleted, id.String())
+	}
+	log.FromContext(ctx).Info("build cache pruned", "entries", len(ids))
+	return report, nil
 }
 
 // Run executes one RUN step of a build: a temporary container from the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
@@ -238,6 +239,8 @@ type BuildBackend interface {
 	// Build writes progress as plain text to out and returns the image ID.
 	// The server wraps the text in the classic builder's JSON stream.
 	Build(ctx context.Context, req BuildRequest, out io.Writer) (string, error)
+	// BuildCachePrune empties the build cache.
+	BuildCachePrune(ctx context.Context) (build.CachePruneReport, error)
 }
 
 // SystemBackend reports on the daemon.

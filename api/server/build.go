@@ -66,6 +66,24 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request, _ map[string]
 	return nil
 }
 
+// postBuildPrune serves POST /build/prune. The classic builder's cache is
+// one index of build steps, so every prune empties it. The filters are
+// checked for syntax only: BuildKit defines many build cache filter keys,
+// and none of them selects a subset here.
+func (s *Server) postBuildPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if _, err := parseFilters(r.URL.Query().Get("filters")); err != nil {
+		return err
+	}
+	report, err := s.backend.BuildCachePrune(r.Context())
+	if err != nil {
+		return err
+	}
+	if report.CachesDeleted == nil {
+		report.CachesDeleted = []string{}
+	}
+	return writeJSON(w, http.StatusOK, report)
+}
+
 func parseBuildRequest(q url.Values) (BuildRequest, error) {
 	if q.Get("remote") != "" {
 		return BuildRequest{}, notImplemented("building from a remote context is not implemented by berth; " +

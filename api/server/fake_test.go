@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/common"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -27,48 +28,49 @@ import (
 // method whose function is nil returns errdefs.ErrNotImplemented, so a test
 // sets only what it exercises.
 type fakeBackend struct {
-	create   func(context.Context, ContainerCreateRequest) (container.CreateResponse, error)
-	start    func(context.Context, string) error
-	stop     func(context.Context, string, string, *int) error
-	restart  func(context.Context, string, string, *int) error
-	kill     func(context.Context, string, string) error
-	remove   func(context.Context, string, bool, bool) error
-	list     func(context.Context, ContainerListOptions) ([]container.Summary, error)
-	inspect  func(context.Context, string, bool) (container.InspectResponse, error)
-	wait     func(context.Context, string, container.WaitCondition) (<-chan container.WaitResponse, error)
-	attach   func(context.Context, string, AttachOptions) error
-	tty      func(context.Context, string) (bool, error)
-	resize   func(context.Context, string, uint, uint) error
-	logs     func(context.Context, string, LogsOptions, func(LogMessage) error) error
-	pause    func(context.Context, string) error
-	unpause  func(context.Context, string) error
-	rename   func(context.Context, string, string) error
-	update   func(context.Context, string, container.UpdateConfig) (container.UpdateResponse, error)
-	top      func(context.Context, string, string) (container.TopResponse, error)
-	changes  func(context.Context, string) ([]container.FilesystemChange, error)
-	export   func(context.Context, string) (io.ReadCloser, error)
-	commit   func(context.Context, ContainerCommitRequest) (string, error)
-	stats    func(context.Context, string, StatsOptions, func(container.StatsResponse) error) error
-	ctrPrune func(context.Context, map[string][]string) (container.PruneReport, error)
-	execNew  func(context.Context, string, container.ExecCreateRequest) (string, error)
-	execRun  func(context.Context, string, ExecStartOptions) error
-	execGet  func(context.Context, string) (container.ExecInspectResponse, error)
-	imgPrune func(context.Context, map[string][]string) (image.PruneReport, error)
-	images   func(context.Context, bool, map[string][]string) ([]image.Summary, error)
-	imageGet func(context.Context, string) (image.InspectResponse, error)
-	history  func(context.Context, string) ([]image.HistoryResponseItem, error)
-	imageDel func(context.Context, string, bool, bool) ([]image.DeleteResponse, error)
-	tag      func(context.Context, string, string, string) error
-	importFn func(context.Context, ImageImportRequest) (string, error)
-	load     func(context.Context, io.Reader) ([]string, error)
-	save     func(context.Context, []string, io.Writer) error
-	pull     func(context.Context, string, string, registry.AuthConfig, func(jsonstream.Message) error) error
-	push     func(context.Context, string, registry.AuthConfig, func(jsonstream.Message) error) error
-	login    func(context.Context, registry.AuthConfig) error
-	build    func(context.Context, BuildRequest, io.Writer) (string, error)
-	info     func(context.Context) (system.Info, error)
-	version  func(context.Context) (system.VersionResponse, error)
-	events   func(context.Context, time.Time, time.Time, map[string][]string, func(events.Message) error) error
+	create     func(context.Context, ContainerCreateRequest) (container.CreateResponse, error)
+	start      func(context.Context, string) error
+	stop       func(context.Context, string, string, *int) error
+	restart    func(context.Context, string, string, *int) error
+	kill       func(context.Context, string, string) error
+	remove     func(context.Context, string, bool, bool) error
+	list       func(context.Context, ContainerListOptions) ([]container.Summary, error)
+	inspect    func(context.Context, string, bool) (container.InspectResponse, error)
+	wait       func(context.Context, string, container.WaitCondition) (<-chan container.WaitResponse, error)
+	attach     func(context.Context, string, AttachOptions) error
+	tty        func(context.Context, string) (bool, error)
+	resize     func(context.Context, string, uint, uint) error
+	logs       func(context.Context, string, LogsOptions, func(LogMessage) error) error
+	pause      func(context.Context, string) error
+	unpause    func(context.Context, string) error
+	rename     func(context.Context, string, string) error
+	update     func(context.Context, string, container.UpdateConfig) (container.UpdateResponse, error)
+	top        func(context.Context, string, string) (container.TopResponse, error)
+	changes    func(context.Context, string) ([]container.FilesystemChange, error)
+	export     func(context.Context, string) (io.ReadCloser, error)
+	commit     func(context.Context, ContainerCommitRequest) (string, error)
+	stats      func(context.Context, string, StatsOptions, func(container.StatsResponse) error) error
+	ctrPrune   func(context.Context, map[string][]string) (container.PruneReport, error)
+	execNew    func(context.Context, string, container.ExecCreateRequest) (string, error)
+	execRun    func(context.Context, string, ExecStartOptions) error
+	execGet    func(context.Context, string) (container.ExecInspectResponse, error)
+	imgPrune   func(context.Context, map[string][]string) (image.PruneReport, error)
+	images     func(context.Context, bool, map[string][]string) ([]image.Summary, error)
+	imageGet   func(context.Context, string) (image.InspectResponse, error)
+	history    func(context.Context, string) ([]image.HistoryResponseItem, error)
+	imageDel   func(context.Context, string, bool, bool) ([]image.DeleteResponse, error)
+	tag        func(context.Context, string, string, string) error
+	importFn   func(context.Context, ImageImportRequest) (string, error)
+	load       func(context.Context, io.Reader) ([]string, error)
+	save       func(context.Context, []string, io.Writer) error
+	pull       func(context.Context, string, string, registry.AuthConfig, func(jsonstream.Message) error) error
+	push       func(context.Context, string, registry.AuthConfig, func(jsonstream.Message) error) error
+	login      func(context.Context, registry.AuthConfig) error
+	build      func(context.Context, BuildRequest, io.Writer) (string, error)
+	buildPrune func(context.Context) (build.CachePruneReport, error)
+	info       func(context.Context) (system.Info, error)
+	version    func(context.Context) (system.VersionResponse, error)
+	events     func(context.Context, time.Time, time.Time, map[string][]string, func(events.Message) error) error
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -213,6 +215,13 @@ func (f *fakeBackend) Build(ctx context.Context, req BuildRequest, out io.Writer
 		return "", errFakeUnset
 	}
 	return f.build(ctx, req, out)
+}
+
+func (f *fakeBackend) BuildCachePrune(ctx context.Context) (build.CachePruneReport, error) {
+	if f.buildPrune == nil {
+		return build.CachePruneReport{}, errFakeUnset
+	}
+	return f.buildPrune(ctx)
 }
 
 func (f *fakeBackend) Info(ctx context.Context) (system.Info, error) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types"
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
@@ -31,7 +30,7 @@ func (s *Server) addSystemRoutes(rt *router) {
 }
 
 // addEmptyPruneRoutes serves the prune endpoints of the object kinds that
-// berth does not have (user-defined networks, volumes, build cache) with an
+// berth does not have (user-defined networks, volumes) with an
 // empty report. docker system prune calls them, and it then succeeds as on
 // a Docker Engine that has none of these objects. These routes come before
 // the 501 ones for those areas, because the router takes the first match.
@@ -54,9 +53,6 @@ func addEmptyPruneRoutes(rt *router) {
 		prune([]string{"until", "label", "label!"}, network.PruneReport{NetworksDeleted: []string{}}))
 	rt.add(http.MethodPost, "/volumes/prune",
 		prune([]string{"label", "label!", "all"}, volume.PruneReport{VolumesDeleted: []string{}}))
-	// BuildKit defines many build cache filter keys. Any key is accepted,
-	// because there is no cache to match them against.
-	rt.add(http.MethodPost, "/build/prune", prune(nil, build.CachePruneReport{CachesDeleted: []string{}}))
 }
 
 // getPing serves GET and HEAD /_ping. The moby client reads the API version,

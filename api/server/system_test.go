@@ -260,9 +260,6 @@ func TestEmptyPruneRoutes(t *testing.T) {
 	status, body = post("/v1.50/volumes/prune?filters=" + `{"label":{"a":true}}`)
 	assert.Check(t, is.Equal(status, http.StatusOK))
 	assert.Check(t, is.DeepEqual(body, map[string]any{"VolumesDeleted": []any{}, "SpaceReclaimed": 0.0}))
-	status, body = post("/v1.50/build/prune?filters=" + `{"until":{"24h":true}}`)
-	assert.Check(t, is.Equal(status, http.StatusOK))
-	assert.Check(t, is.DeepEqual(body, map[string]any{"CachesDeleted": []any{}, "SpaceReclaimed": 0.0}))
 
 	status, body = post("/v1.50/networks/prune?filters=" + `{"colour":{"red":true}}`)
 	assert.Check(t, is.Equal(status, http.StatusBadRequest))

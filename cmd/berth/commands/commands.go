@@ -46,6 +46,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 	added := []*cobra.Command{
 		container.NewContainerCommand(c),
 		image.NewImageCommand(c),
+		image.NewBuilderCommand(c),
 		system.NewSystemCommand(c),
 
 		container.NewAttachCommand(c),
