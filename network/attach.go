@@ -21,9 +21,6 @@ import (
 	"github.com/berth-engine/berth/network/portmap"
 )
 
-// containerIfName is the interface name inside every container namespace.
-const containerIfName = "eth0"
-
 // Attach creates the container's endpoint: a network namespace at
 // <NetNSDir>/<ContainerID>, a veth pair between it and the bridge, an address
 // with a default route via the gateway, and the published ports. The returned
@@ -81,29 +78,37 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (_ *Endpoint, e
 	}
 	undo = append(undo, func() { closeAll(reservations) })
 
+	mac := req.MAC
+	if mac == "" {
+		mac = macFromIP(addr).String()
+	} else if _, err := net.ParseMAC(mac); err != nil {
+		return nil, fmt.Errorf("invalid MAC address %q: %w", mac, errdefs.ErrInvalidArgument)
+	}
 	ep := &Endpoint{
 		ContainerID: id,
 		NetNSPath:   filepath.Join(m.cfg.NetNSDir, id),
-		IfName:      containerIfName,
-		MAC:         macFromIP(addr).String(),
+		IfName:      m.nextIfName(id),
+		MAC:         mac,
 		Bridge:      m.cfg.Bridge,
 		Address:     netip.PrefixFrom(addr, m.gateway.Bits()),
 		Gateway:     m.gateway.Addr(),
 		Ports:       bindings,
 	}
 
-	// A namespace left by an Attach that crashed before saving its endpoint.
-	if err := removeNetNS(ep.NetNSPath); err != nil {
-		return nil, fmt.Errorf("attach container %s: remove stale namespace: %w", id, err)
-	}
-	if err := createNetNS(ep.NetNSPath); err != nil {
-		return nil, fmt.Errorf("attach container %s: %w", id, err)
-	}
-	undo = append(undo, func() {
+	if !req.JoinNamespace && !m.hasEndpoint(id) {
+		// A namespace left by an Attach that crashed before saving its endpoint.
 		if err := removeNetNS(ep.NetNSPath); err != nil {
-			log.FromContext(ctx).Warn("remove network namespace after failed attach", log.Err(err))
+			return nil, fmt.Errorf("attach container %s: remove stale namespace: %w", id, err)
 		}
-	})
+		if err := createNetNS(ep.NetNSPath); err != nil {
+			return nil, fmt.Errorf("attach container %s: %w", id, err)
+		}
+		undo = append(undo, func() {
+			if err := removeNetNS(ep.NetNSPath); err != nil {
+				log.FromContext(ctx).Warn("remove network namespace after failed attach", log.Err(err))
+			}
+		})
+	}
 
 	ep.HostIfName, err = m.connect(ctx, ep)
 	if err != nil {
@@ -210,13 +215,21 @@ func macFromIP(addr netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
 }
 
-// connect creates the veth pair for ep, with the host end on the bridge and
-// the other end configured as ep.IfName in ep.NetNSPath. It returns the host
-// end's name.
+// connect creates the veth pair for a default bridge endpoint and returns
+// the host end's name.
 func (m *Manager) connect(ctx context.Context, ep *Endpoint) (hostIfName string, err error) {
-	bridge, err := netlink.LinkByName(m.cfg.Bridge)
+	return m.addVeth(ctx, ep, ep.ContainerID, 0, true)
+}
+
+// addVeth creates a veth pair with the host end on ep.Bridge and the other
+// end configured as ep.IfName in ep.NetNSPath, and returns the host end's
+// name. vethKey selects the host end's name (see stableVethName). An mtu of
+// 0 takes the bridge's. With defaultRoute, the container gets a default
+// route through ep.Gateway unless its namespace already has one.
+func (m *Manager) addVeth(ctx context.Context, ep *Endpoint, vethKey string, mtu int, defaultRoute bool) (hostIfName string, err error) {
+	bridge, err := netlink.LinkByName(ep.Bridge)
 	if err != nil {
-		return "", fmt.Errorf("look up bridge %s: %w", m.cfg.Bridge, err)
+		return "", fmt.Errorf("look up bridge %s: %w", ep.Bridge, err)
 	}
 	ns, err := netns.GetFromPath(ep.NetNSPath)
 	if err != nil {
@@ -224,7 +237,7 @@ func (m *Manager) connect(ctx context.Context, ep *Endpoint) (hostIfName string,
 	}
 	defer ns.Close()
 
-	hostIfName, err = m.vethName(ctx, ep.ContainerID, bridge.Attrs().Index)
+	hostIfName, err = m.vethName(ctx, vethKey, bridge.Attrs().Index)
 	if err != nil {
 		return "", err
 	}
@@ -232,17 +245,20 @@ func (m *Manager) connect(ctx context.Context, ep *Endpoint) (hostIfName string,
 	if err != nil {
 		return "", err
 	}
+	if mtu == 0 {
+		mtu = bridge.Attrs().MTU
+	}
 
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = hostIfName
 	attrs.MasterIndex = bridge.Attrs().Index
-	attrs.MTU = bridge.Attrs().MTU
+	attrs.MTU = mtu
 	veth := &netlink.Veth{
 		LinkAttrs:        attrs,
 		PeerName:         ep.IfName,
 		PeerHardwareAddr: mac,
 		PeerNamespace:    netlink.NsFd(int(ns)),
-		PeerMTU:          uint32(bridge.Attrs().MTU),
+		PeerMTU:          uint32(mtu),
 	}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return "", fmt.Errorf("create veth %s: %w", hostIfName, err)
@@ -266,15 +282,15 @@ func (m *Manager) connect(ctx context.Context, ep *Endpoint) (hostIfName string,
 		return "", fmt.Errorf("set %s up: %w", hostIfName, err)
 	}
 
-	if err := configureContainerSide(ns, ep); err != nil {
+	if err := configureContainerSide(ns, ep, defaultRoute); err != nil {
 		return "", err
 	}
 	return hostIfName, nil
 }
 
-// configureContainerSide sets the address, the default route and the links
-// up inside the namespace.
-func configureContainerSide(ns netns.NsHandle, ep *Endpoint) error {
+// configureContainerSide sets the address, the links up and, with
+// defaultRoute and none there yet, the default route inside the namespace.
+func configureContainerSide(ns netns.NsHandle, ep *Endpoint, defaultRoute bool) error {
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return fmt.Errorf("open netlink in namespace %s: %w", ep.NetNSPath, err)
@@ -300,6 +316,9 @@ func configureContainerSide(ns netns.NsHandle, ep *Endpoint) error {
 		return fmt.Errorf("set lo up: %w", err)
 	}
 
+	if !defaultRoute || hasDefaultRoute(h) {
+		return nil
+	}
 	route := &netlink.Route{
 		LinkIndex: link.Attrs().Index,
 		Gw:        ep.Gateway.AsSlice(),
@@ -311,10 +330,11 @@ func configureContainerSide(ns netns.NsHandle, ep *Endpoint) error {
 	return nil
 }
 
-// stableVethName is the host-side veth name Attach tries first for a
-// container: "veth" and 7 hex digits of the container ID's SHA-256.
-func stableVethName(containerID string) string {
-	sum := sha256.Sum256([]byte(containerID))
+// stableVethName is the host-side veth name tried first for an endpoint:
+// "veth" and 7 hex digits of the SHA-256 of key, the container ID on the
+// default bridge and "<container ID>/<network ID>" on other networks.
+func stableVethName(key string) string {
+	sum := sha256.Sum256([]byte(key))
 	return "veth" + hex.EncodeToString(sum[:])[:7]
 }
 
@@ -348,8 +368,8 @@ func (m *Manager) deleteStaleVeth(ctx context.Context, containerID string) error
 // that a pair left by a crashed Attach is found again. A leftover on our
 // bridge that no endpoint uses is deleted. A name taken by any other link
 // falls back to random digits.
-func (m *Manager) vethName(ctx context.Context, containerID string, bridgeIndex int) (string, error) {
-	name := stableVethName(containerID)
+func (m *Manager) vethName(ctx context.Context, key string, bridgeIndex int) (string, error) {
+	name := stableVethName(key)
 
 	link, err := netlink.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
@@ -376,14 +396,21 @@ func (m *Manager) vethName(ctx context.Context, containerID string, bridgeIndex 
 			return name, nil
 		}
 	}
-	return "", fmt.Errorf("choose veth name for container %s: all candidates are taken: %w",
-		containerID, errdefs.ErrConflict)
+	return "", fmt.Errorf("choose veth name for endpoint %s: all candidates are taken: %w",
+		key, errdefs.ErrConflict)
 }
 
 func (m *Manager) hostIfNameInUse(name string) bool {
 	for _, ep := range m.endpoints {
 		if ep.HostIfName == name {
 			return true
+		}
+	}
+	for _, n := range m.user {
+		for _, ep := range n.Endpoints {
+			if ep.HostIfName == name {
+				return true
+			}
 		}
 	}
 	return false
@@ -408,9 +435,10 @@ func deleteLink(name string) error {
 	return nil
 }
 
-// Detach removes the container's endpoint: its port rules and reservations,
-// the veth pair, the namespace mount and the address. Detaching a container
-// without an endpoint removes a namespace left at its path and returns nil.
+// Detach removes the container's endpoints on every network, with their
+// port rules, reservations, veth pairs and addresses, stops its DNS server
+// and unmounts its namespace. Detaching a container without an endpoint
+// removes a namespace left at its path and returns nil.
 // When a step fails, the endpoint stays recorded so that Detach can be
 // retried, and the error lists every failed step.
 func (m *Manager) Detach(ctx context.Context, containerID string) error {
@@ -424,6 +452,9 @@ func (m *Manager) Detach(ctx context.Context, containerID string) error {
 
 	if m.closed {
 		return fmt.Errorf("detach container %s: network manager is closed: %w", containerID, errdefs.ErrUnavailable)
+	}
+	if errs := m.detachUserLocked(ctx, containerID); len(errs) > 0 {
+		return joinErrors("detach container "+containerID, errs)
 	}
 	ep, ok := m.endpoints[containerID]
 	if !ok {
@@ -468,15 +499,7 @@ func (m *Manager) Detach(ctx context.Context, containerID string) error {
 	// 2-core build machine), so it runs in the background. The address is
 	// released only afterwards, so no new container can receive traffic
 	// that an old entry still maps to it.
-	addr := ep.Address.Addr()
-	m.releasing.Add(1)
-	go func() {
-		defer m.releasing.Done()
-		forgetConnections(ctx, addr)
-		m.mu.Lock()
-		m.addresses.Release(addr)
-		m.mu.Unlock()
-	}()
+	m.releaseLater(ctx, m.addresses, ep.Address.Addr())
 
 	log.FromContext(ctx).Debug("detached container", "address", ep.Address)
 	return nil

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
@@ -56,10 +57,15 @@ type PortBinding struct {
 	Proto         string // "tcp" (also when empty) or "udp"
 }
 
-// AttachRequest is the request for one container's endpoint.
+// AttachRequest is the request for one container's endpoint on the default
+// bridge.
 type AttachRequest struct {
 	ContainerID string
 	Ports       []PortBinding
+	MAC         string // a MAC address; "" derives one from the address
+	// JoinNamespace joins the namespace at <NetNSDir>/<ContainerID> even
+	// when the container has no endpoint (see ConnectRequest).
+	JoinNamespace bool
 }
 
 // Endpoint is a container's connection to the bridge.
@@ -75,11 +81,19 @@ type Endpoint struct {
 	// Ports are the bindings as applied: Proto lowercase, HostIP 0.0.0.0 when
 	// it was unset, and HostPort the chosen port when it was 0.
 	Ports []PortBinding
+
+	// NetworkID is the user-defined network of the endpoint, "" on the
+	// default bridge.
+	NetworkID string   `json:",omitempty"`
+	DNSNames  []string `json:",omitempty"` // names the embedded DNS server resolves to Address
+	Aliases   []string `json:",omitempty"` // user-given aliases, a subset of DNSNames
 }
 
 func (e *Endpoint) clone() *Endpoint {
 	c := *e
 	c.Ports = slices.Clone(e.Ports)
+	c.DNSNames = slices.Clone(e.DNSNames)
+	c.Aliases = slices.Clone(e.Aliases)
 	return &c
 }
 
@@ -96,6 +110,12 @@ type Manager struct {
 	addresses     *ipam.Allocator
 	endpoints     map[string]*Endpoint
 	reservations  map[string][]*portmap.Reservation
+	created       time.Time // when New ran, the creation time shown for "bridge"
+
+	user        map[string]*userNetwork // user-defined networks by ID
+	predefined  map[string]string       // IDs of "bridge", "host" and "none"
+	dns         map[string]*dnsServer   // embedded DNS servers by container ID
+	dnsRotation uint64                  // advances the round-robin order of DNS answers
 
 	// releasing counts addresses of detached containers whose conntrack
 	// entries are still being deleted; Close waits for them.
@@ -141,8 +161,18 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg:          cfg,
 		endpoints:    make(map[string]*Endpoint),
 		reservations: make(map[string][]*portmap.Reservation),
+		created:      time.Now().UTC(),
+		user:         make(map[string]*userNetwork),
+		dns:          make(map[string]*dnsServer),
 	}
 	if err := m.setup(ctx, st); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	err = m.restoreUserNetworks(ctx)
+	m.mu.Unlock()
+	if err != nil {
+		m.closeReservations()
 		return nil, err
 	}
 	return m, nil
@@ -281,8 +311,10 @@ func (m *Manager) Endpoint(containerID string) (*Endpoint, bool) {
 	return ep.clone(), true
 }
 
-// Endpoints returns copies of all endpoints, sorted by container ID. After a
-// restart the daemon uses it to detach containers that are no longer running.
+// Endpoints returns copies of all endpoints on every network, sorted by
+// container ID and then network ID, so a container with several endpoints
+// appears several times. After a restart the daemon uses it to detach
+// containers that are no longer running.
 func (m *Manager) Endpoints() []*Endpoint {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -291,7 +323,17 @@ func (m *Manager) Endpoints() []*Endpoint {
 	for _, ep := range m.endpoints {
 		list = append(list, ep.clone())
 	}
-	slices.SortFunc(list, func(a, b *Endpoint) int { return strings.Compare(a.ContainerID, b.ContainerID) })
+	for _, n := range m.user {
+		for _, ep := range n.Endpoints {
+			list = append(list, ep.clone())
+		}
+	}
+	slices.SortFunc(list, func(a, b *Endpoint) int {
+		if c := strings.Compare(a.ContainerID, b.ContainerID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.NetworkID, b.NetworkID)
+	})
 	return list
 }
 
@@ -309,6 +351,17 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	m.closeReservations()
+	for id := range m.dns {
+		m.stopDNSLocked(id)
+	}
+	// User-defined networks keep their bridges and rules, as Docker's do,
+	// so that running containers stay connected until the next New.
+	for _, n := range m.user {
+		for id, reservations := range n.reservations {
+			closeAll(reservations)
+			delete(n.reservations, id)
+		}
+	}
 
 	if n := len(m.endpoints); n > 0 {
 		log.FromContext(ctx).Info("keeping bridge network for running endpoints",

@@ -29,6 +29,10 @@
 //			oifname br0 drop }
 //	}
 //
+// An internal network has no first postrouting rule and its forward chain
+// starts with "iifname br0 oifname != br0 drop". With DisableICC the rule
+// for traffic between containers drops instead of accepting.
+//
 // The second postrouting rule makes hairpin connections work: a container
 // that reaches a published port through a host address gets answers from the
 // gateway address it sent to. The third lets host processes reach published
@@ -75,6 +79,15 @@ type Config struct {
 	Table  string       // nftables table name (family ip), owned by this package
 	Bridge string       // bridge interface name
 	Subnet netip.Prefix // container subnet on the bridge
+
+	// Internal networks have no route out: no masquerading, and forwarded
+	// traffic from the bridge to any other interface is dropped.
+	Internal bool
+	// DisableICC drops forwarded traffic between containers on the bridge.
+	// NOTE: frames between ports of one bridge pass the ip forward hook only
+	// while the br_netfilter module is loaded, so without it containers on
+	// the bridge still reach each other.
+	DisableICC bool
 
 	// ForwardTable and ForwardChain name the ip-family filter chain of another
 	// program that may drop forwarded traffic. Empty means DefaultForwardTable
@@ -184,11 +197,15 @@ func (f *Firewall) addBaseChains(conn *nftables.Conn, table *nftables.Table) {
 	})
 	loopback := netip.MustParsePrefix("127.0.0.0/8")
 	masquerade := []expr.Any{&expr.Masq{}}
-	for _, body := range [][]expr.Any{
-		concat(matchOIFName(expr.CmpOpNeq, bridge), matchSourcePrefix(subnet), masquerade),
+	var natRules [][]expr.Any
+	if !f.cfg.Internal {
+		natRules = append(natRules, concat(matchOIFName(expr.CmpOpNeq, bridge), matchSourcePrefix(subnet), masquerade))
+	}
+	natRules = append(natRules,
 		concat(matchOIFName(expr.CmpOpEq, bridge), matchSourcePrefix(subnet), matchCtStatusDNAT(), masquerade),
 		concat(matchOIFName(expr.CmpOpEq, bridge), matchSourcePrefix(loopback), masquerade),
-	} {
+	)
+	for _, body := range natRules {
 		conn.AddRule(&nftables.Rule{Table: table, Chain: postrouting, Exprs: body})
 	}
 
@@ -197,12 +214,22 @@ func (f *Firewall) addBaseChains(conn *nftables.Conn, table *nftables.Table) {
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept,
 	})
 	toBridge := matchOIFName(expr.CmpOpEq, bridge)
-	for _, body := range [][]expr.Any{
+	icc := expr.VerdictAccept
+	if f.cfg.DisableICC {
+		icc = expr.VerdictDrop
+	}
+	var forwardRules [][]expr.Any
+	if f.cfg.Internal {
+		forwardRules = append(forwardRules,
+			concat(matchIIFName(bridge), matchOIFName(expr.CmpOpNeq, bridge), []expr.Any{verdict(expr.VerdictDrop)}))
+	}
+	forwardRules = append(forwardRules,
 		concat(toBridge, matchCtStateEstablished(), []expr.Any{verdict(expr.VerdictAccept)}),
-		concat(toBridge, matchIIFName(bridge), []expr.Any{verdict(expr.VerdictAccept)}),
+		concat(toBridge, matchIIFName(bridge), []expr.Any{verdict(icc)}),
 		concat(toBridge, matchCtStatusDNAT(), []expr.Any{verdict(expr.VerdictAccept)}),
 		concat(toBridge, []expr.Any{verdict(expr.VerdictDrop)}),
-	} {
+	)
+	for _, body := range forwardRules {
 		conn.AddRule(&nftables.Rule{Table: table, Chain: forward, Exprs: body})
 	}
 }

@@ -19,6 +19,7 @@ import (
 type Allocator struct {
 	subnet  netip.Prefix
 	gateway netip.Addr
+	pool    netip.Prefix // where Allocate picks addresses, the subnet unless SetPool narrowed it
 	used    map[netip.Addr]struct{}
 	last    netip.Addr
 }
@@ -34,8 +35,21 @@ func New(subnet netip.Prefix, gateway netip.Addr) (*Allocator, error) {
 	return &Allocator{
 		subnet:  subnet.Masked(),
 		gateway: gateway,
+		pool:    subnet.Masked(),
 		used:    make(map[netip.Addr]struct{}),
 	}, nil
+}
+
+// SetPool restricts Allocate to the addresses of pool, a prefix inside the
+// subnet (Docker's --ip-range). Reserve still accepts every host address of
+// the subnet, so static addresses may lie outside the pool.
+func (a *Allocator) SetPool(pool netip.Prefix) error {
+	pool = pool.Masked()
+	if !pool.IsValid() || !pool.Addr().Is4() || pool.Bits() < a.subnet.Bits() || !a.subnet.Contains(pool.Addr()) {
+		return fmt.Errorf("invalid IP range %s: must be inside subnet %s: %w", pool, a.subnet, errdefs.ErrInvalidArgument)
+	}
+	a.pool = pool
+	return nil
 }
 
 func validate(subnet netip.Prefix, gateway netip.Addr) error {
@@ -83,11 +97,23 @@ func (a *Allocator) SetLast(addr netip.Addr) {
 // Allocate reserves and returns the next free address. When every host
 // address is in use it returns an error wrapping errdefs.ErrUnavailable.
 func (a *Allocator) Allocate() (netip.Addr, error) {
-	first := a.subnet.Addr().Next()
-	end := broadcast(a.subnet)
+	first := a.pool.Addr()
+	if first == a.subnet.Addr() {
+		first = first.Next()
+	}
+	// end is the first address after the search range: the pool's last
+	// address unless that is the subnet's broadcast address.
+	end := broadcast(a.pool).Next()
+	if broadcast(a.pool) == broadcast(a.subnet) {
+		end = broadcast(a.subnet)
+	}
+	if !first.Less(end) {
+		return netip.Addr{}, fmt.Errorf("allocate address in %s: the range has no host addresses: %w",
+			a.pool, errdefs.ErrUnavailable)
+	}
 
 	start := first
-	if a.last.IsValid() && a.last.Next().Less(end) {
+	if a.last.IsValid() && first.Less(a.last.Next()) && a.last.Next().Less(end) {
 		start = a.last.Next()
 	}
 
@@ -105,7 +131,7 @@ func (a *Allocator) Allocate() (netip.Addr, error) {
 		}
 		if addr == start {
 			return netip.Addr{}, fmt.Errorf("allocate address in %s: all %d addresses are in use: %w",
-				a.subnet, len(a.used), errdefs.ErrUnavailable)
+				a.pool, len(a.used), errdefs.ErrUnavailable)
 		}
 	}
 }

@@ -221,3 +221,23 @@ func TestDefaultPools(t *testing.T) {
 	assert.Check(t, is.Equal(pools[30], netip.MustParsePrefix("192.168.240.0/20")))
 	assert.Check(t, is.Equal(FirstHost(pools[15]), netip.MustParseAddr("192.168.0.1")))
 }
+
+func TestAllocatePool(t *testing.T) {
+	a, err := New(netip.MustParsePrefix("10.230.0.0/16"), netip.MustParseAddr("10.230.0.1"))
+	assert.NilError(t, err)
+	assert.NilError(t, a.SetPool(netip.MustParsePrefix("10.230.5.0/30")))
+
+	var got []string
+	for range 4 {
+		addr, err := a.Allocate()
+		assert.NilError(t, err)
+		got = append(got, addr.String())
+	}
+	assert.Check(t, is.DeepEqual(got, []string{"10.230.5.0", "10.230.5.1", "10.230.5.2", "10.230.5.3"}))
+	_, err = a.Allocate()
+	assert.Check(t, errdefs.IsUnavailable(err), "error: %v", err)
+
+	// Static addresses may lie outside the pool.
+	assert.Check(t, a.Reserve(netip.MustParseAddr("10.230.9.9")))
+	assert.Check(t, errdefs.IsInvalidArgument(a.SetPool(netip.MustParsePrefix("10.231.0.0/24"))))
+}
