@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,6 +145,8 @@ type Builder struct {
 	layers   layerSource
 	cache    *cacheIndex
 	stateDir string
+	// httpClient downloads the URL sources of ADD.
+	httpClient *http.Client
 }
 
 // New returns a builder that keeps its cache in stateDir, which must be
@@ -166,7 +169,10 @@ func newBuilder(images ImageStore, runner Runner, stateDir string, layers layerS
 			return nil, fmt.Errorf("remove build directory %s: %w", dir, err)
 		}
 	}
-	return &Builder{images: images, runner: runner, layers: layers, cache: cache, stateDir: stateDir}, nil
+	return &Builder{
+		images: images, runner: runner, layers: layers, cache: cache, stateDir: stateDir,
+		httpClient: &http.Client{},
+	}, nil
 }
 
 // PruneCache empties the build cache, so that later builds run every step

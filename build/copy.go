@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,8 +116,11 @@ type copySource struct {
 	// copy when the destination is a directory.
 	name string
 	node *fsNode
-	// inline marks a here-document, which ADD never extracts.
+	// inline marks a here-document or a downloaded file, which ADD never
+	// extracts.
 	inline bool
+	// url is the address a downloaded source came from.
+	url string
 }
 
 // resolveSources expands wildcards and follows symlinks in the source
@@ -125,11 +129,12 @@ type copySource struct {
 func resolveSources(tree *fsTree, req copyRequest, clamp bool) ([]copySource, error) {
 	var out []copySource
 	for _, orig := range req.sources {
-		if strings.HasPrefix(orig, "http://") || strings.HasPrefix(orig, "https://") {
+		if isURL(orig) {
 			if req.command == "COPY" {
 				return nil, fmt.Errorf("COPY failed: source can't be a URL for COPY: %w", errdefs.ErrInvalidArgument)
 			}
-			return nil, fmt.Errorf("ADD failed: source %s: downloading URLs is not supported: %w", orig, errdefs.ErrNotImplemented)
+			// ADD downloads URLs before resolving the other sources.
+			continue
 		}
 		p := strings.TrimPrefix(orig, "/")
 		p = strings.TrimPrefix(p, "./")
@@ -160,7 +165,7 @@ func resolveSources(tree *fsTree, req copyRequest, clamp bool) ([]copySource, er
 			return nil, err
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && !slices.ContainsFunc(req.sources, isURL) {
 		return nil, fmt.Errorf("%s failed: no source files were specified: %w", req.command, errdefs.ErrInvalidArgument)
 	}
 	return out, nil
@@ -305,6 +310,10 @@ func writeCopy(w *layerWriter, req copyRequest, workdir string, sources []copySo
 		default:
 			target := dest
 			if toDir || w.isDir(dest) {
+				if src.name == "" {
+					return fmt.Errorf("%s failed: cannot determine filename from url: %s: %w",
+						req.command, src.url, errdefs.ErrInvalidArgument)
+				}
 				target = path.Join(dest, src.name)
 			}
 			err = w.copyFile(src.node, target, o)

@@ -136,6 +136,27 @@ func (s *fakeStore) layer(t *testing.T, id digest.Digest) []tarEntry {
 	return entries
 }
 
+// layerHeaders returns the tar headers of the last layer of the image by
+// entry name.
+func (s *fakeStore) layerHeaders(t *testing.T, id digest.Digest) map[string]*tar.Header {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fi, ok := s.images[id]
+	assert.Assert(t, ok, "image %s", id)
+	assert.Assert(t, len(fi.layers) > 0, "image %s has no layers", id)
+	out := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader(fi.layers[len(fi.layers)-1]))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		assert.NilError(t, err)
+		out[hdr.Name] = hdr
+	}
+}
+
 // addBase stores an image with one layer under ref, like a pulled image.
 func (s *fakeStore) addBase(t *testing.T, ref string, entries []tarEntry, cfg dockerspec.DockerOCIImageConfig) image.Image {
 	t.Helper()

@@ -409,6 +409,18 @@ func (r *buildRun) copy(ctx context.Context, st *stage, req copyRequest) error {
 			return err
 		}
 	}
+	if req.command == "ADD" {
+		for _, source := range req.sources {
+			if !isURL(source) {
+				continue
+			}
+			src, err := fetchURL(ctx, r.builder.httpClient, r.blobs, source, req.checksum)
+			if err != nil {
+				return err
+			}
+			sources = append(sources, src)
+		}
+	}
 	docs, err := heredocSources(r.blobs, req.contents)
 	if err != nil {
 		return err
