@@ -173,7 +173,7 @@ func applyConfigCommand(img *dockerspec.DockerOCIImage, cmd instructions.Command
 			fmt.Fprintf(state.notes, "Note: overriding previous HEALTHCHECK: %v\n", old.Test)
 		}
 		cfg.Healthcheck = c.Health
-		return fmt.Sprintf("HEALTHCHECK %+v", cfg.Healthcheck), nil
+		return "HEALTHCHECK " + healthcheckHistory(cfg.Healthcheck), nil
 	case *instructions.OnbuildCommand:
 		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
 		return "ONBUILD " + c.Expression, nil
@@ -358,4 +358,14 @@ func cloneImageConfig(img dockerspec.DockerOCIImage) dockerspec.DockerOCIImage {
 	img.RootFS.DiffIDs = slices.Clone(img.RootFS.DiffIDs)
 	img.History = slices.Clone(img.History)
 	return img
+}
+
+// healthcheckHistory formats a healthcheck as Docker 25 and later write it
+// in the history: the struct printed with %q, which quotes the test words
+// and the durations and prints Retries as a rune literal ('\x04').
+func healthcheckHistory(h *dockerspec.HealthcheckConfig) string {
+	if h == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("&{%q %q %q %q %q %q}", h.Test, h.Interval, h.Timeout, h.StartPeriod, h.StartInterval, rune(h.Retries))
 }
