@@ -49,6 +49,14 @@ type Runner interface {
 	Run(ctx context.Context, req RunRequest) (image.Image, error)
 }
 
+// Puller fetches images that a build names but the image store lacks, and
+// base images again for Options.Pull.
+type Puller interface {
+	// PullImage pulls ref into the image store, writing status lines
+	// such as "Status: Downloaded newer image for busybox:latest" to out.
+	PullImage(ctx context.Context, ref string, out io.Writer) error
+}
+
 // RunRequest is one RUN instruction for a Runner. The Runner runs Cmd in
 // a temporary container of Image, commits the container's changes as a new
 // image with Config and CreatedBy as its history entry, and removes the
@@ -126,6 +134,9 @@ type Options struct {
 	Labels map[string]string
 	// NoCache disables cache lookups; the steps are still recorded.
 	NoCache bool
+	// Pull pulls every FROM image that is not a stage or scratch, even
+	// when the store has it.
+	Pull bool
 	// Target is the name of the last stage to build; "" builds all.
 	Target string
 	// Quiet suppresses the progress output: only the image ID is written.
@@ -147,6 +158,15 @@ type Builder struct {
 	stateDir string
 	// httpClient downloads the URL sources of ADD.
 	httpClient *http.Client
+	// puller is nil when the builder cannot pull: images missing from
+	// the store are then errors.
+	puller Puller
+}
+
+// SetPuller lets the builder pull the images that FROM and COPY --from
+// name when the store lacks them, and base images for Options.Pull.
+func (b *Builder) SetPuller(p Puller) {
+	b.puller = p
 }
 
 // New returns a builder that keeps its cache in stateDir, which must be

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -168,7 +169,7 @@ func (r *buildRun) from(ctx context.Context, s *instructions.Stage) (*stage, err
 		base = prev.image
 	case name == scratch:
 	default:
-		base, err = r.builder.images.Get(ctx, name)
+		base, err = r.storeImage(ctx, name, r.opts.Pull)
 		if err != nil {
 			return nil, err
 		}
@@ -492,7 +493,34 @@ func (r *buildRun) copyFromImage(ctx context.Context, from string) (image.Image,
 		}
 		return r.stages[i].image, nil
 	}
-	return r.builder.images.Get(ctx, from)
+	return r.storeImage(ctx, from, false)
+}
+
+// storeImage returns the image called name from the store. It pulls the
+// image first when forcePull is set, or when the store lacks it, if the
+// builder has a Puller and name is a reference rather than an image ID.
+func (r *buildRun) storeImage(ctx context.Context, name string, forcePull bool) (image.Image, error) {
+	pullable := r.builder.puller != nil && isPullable(name)
+	if !forcePull || !pullable {
+		img, err := r.builder.images.Get(ctx, name)
+		if err == nil || !errdefs.IsNotFound(err) || !pullable {
+			return img, err
+		}
+	}
+	if err := r.builder.puller.PullImage(ctx, name, r.out); err != nil {
+		return image.Image{}, err
+	}
+	return r.builder.images.Get(ctx, name)
+}
+
+// isPullable reports whether name is an image reference a registry can
+// serve, as opposed to a full image ID.
+func isPullable(name string) bool {
+	if strings.HasPrefix(name, "sha256:") {
+		return false
+	}
+	_, err := reference.ParseNormalizedNamed(name)
+	return err == nil
 }
 
 // copyOwner returns the owner of copied files: --chown, or root, or nil

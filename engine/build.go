@@ -11,6 +11,8 @@ import (
 	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-engine/berth/api/server"
@@ -19,7 +21,10 @@ import (
 	"github.com/berth-engine/berth/internal/log"
 )
 
-var _ build.Runner = (*Engine)(nil)
+var (
+	_ build.Runner = (*Engine)(nil)
+	_ build.Puller = (*Engine)(nil)
+)
 
 // Build runs a Dockerfile build from a context tarball.
 func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writer) (string, error) {
@@ -29,6 +34,7 @@ func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writ
 		BuildArgs:   req.BuildArgs,
 		Labels:      req.Labels,
 		NoCache:     req.NoCache,
+		Pull:        req.Pull,
 		Target:      req.Target,
 		Quiet:       req.Quiet,
 		NetworkMode: req.NetworkMode,
@@ -41,6 +47,25 @@ func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writ
 		e.events.Publish(events.ImageEventType, events.ActionTag, img.ID.String(), map[string]string{"name": tag})
 	}
 	return img.ID.String(), nil
+}
+
+// PullImage pulls an image a build names, writing the pull's status
+// lines to out without the per-layer progress bars.
+//
+// NOTE: the pull is anonymous because the build request's registry
+// credentials (X-Registry-Config) are not passed to the builder.
+func (e *Engine) PullImage(ctx context.Context, ref string, out io.Writer) error {
+	return e.ImagePull(ctx, ref, "", registry.AuthConfig{}, func(m jsonstream.Message) error {
+		if m.Progress != nil || m.Status == "" {
+			return nil
+		}
+		if m.ID != "" {
+			_, err := fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+			return err
+		}
+		_, err := fmt.Fprintln(out, m.Status)
+		return err
+	})
 }
 
 // BuildCachePrune empties the build cache.

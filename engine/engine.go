@@ -132,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.builder, err = build.New(e.images, e, filepath.Join(cfg.DataRoot, "builder")); err != nil {
 		return nil, fmt.Errorf("open builder: %w", err)
 	}
+	e.builder.SetPuller(e)
 
 	e.shims = shim.NewLauncher(e.ctx, cfg.ShimBinary)
 	e.restore(ctx)
