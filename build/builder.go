@@ -230,7 +230,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	}()
 
 	blobs := &blobStore{dir: work}
-	dockerfile, tree, err := loadContext(ctx, contextTar, opts.Dockerfile, blobs)
+	dockerfile, tree, err := loadContext(ctx, contextTar, opts.Dockerfile, blobs, progress)
 	if err != nil {
 		return image.Image{}, err
 	}
@@ -270,7 +270,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 
 // loadContext reads the build context, its Dockerfile and .dockerignore,
 // and removes the ignored files from the context.
-func loadContext(ctx context.Context, contextTar io.Reader, name string, blobs *blobStore) (*parser.Result, *fsTree, error) {
+func loadContext(ctx context.Context, contextTar io.Reader, name string, blobs *blobStore, progress io.Writer) (*parser.Result, *fsTree, error) {
 	if name == "" {
 		name = defaultDockerfile
 	}
@@ -290,11 +290,32 @@ func loadContext(ctx context.Context, contextTar io.Reader, name string, blobs *
 		return nil, nil, err
 	}
 
+	if syntax, _, _, ok := parser.DetectSyntax(data); ok && !isDockerfileFrontend(syntax) {
+		fmt.Fprintf(progress, "[WARNING]: Ignoring syntax directive %q: the classic builder runs only the built-in Dockerfile frontend\n", syntax)
+	}
 	res, err := parser.Parse(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse %s: %w", name, invalid(err))
 	}
 	return res, tree, nil
+}
+
+// isDockerfileFrontend reports whether a syntax directive names Docker's
+// Dockerfile frontend at version 1 (docker/dockerfile:1, :1.7,
+// :1.7-labs, with or without docker.io/ and a digest), whose syntax the
+// builder parses itself.
+func isDockerfileFrontend(syntax string) bool {
+	named, err := reference.ParseNormalizedNamed(syntax)
+	if err != nil || named.Name() != "docker.io/docker/dockerfile" {
+		return false
+	}
+	tagged, ok := named.(reference.Tagged)
+	if !ok {
+		// An untagged or digest-only reference is the latest version 1.
+		return true
+	}
+	tag := tagged.Tag()
+	return tag == "1" || strings.HasPrefix(tag, "1.") || strings.HasPrefix(tag, "1-")
 }
 
 // dockerfileName returns the Dockerfile's path in the context as errors

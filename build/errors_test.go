@@ -87,3 +87,28 @@ func TestTailWriterKeepsLastLines(t *testing.T) {
 	assert.Check(t, is.Equal(lines[0], strings.Repeat("x", 3)))
 	assert.Check(t, strings.HasPrefix(out.String(), " ---> Running in "), "output passes through")
 }
+
+func TestSyntaxDirective(t *testing.T) {
+	tests := []struct {
+		syntax string
+		warn   bool
+	}{
+		{syntax: "docker/dockerfile:1"},
+		{syntax: "docker/dockerfile:1.7-labs"},
+		{syntax: "docker.io/docker/dockerfile:1.4"},
+		{syntax: "docker/dockerfile"},
+		{syntax: "example.com/frontend:2", warn: true},
+		{syntax: "docker/dockerfile:2", warn: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.syntax, func(t *testing.T) {
+			b, _, _ := newTestBuilder(t)
+			var out bytes.Buffer
+			df := "# syntax=" + tc.syntax + "\nFROM busybox\nENV A=1\n"
+			_, err := b.Build(context.Background(), contextTar(t, map[string]string{"Dockerfile": df}), Options{}, &out)
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(strings.Contains(out.String(), "[WARNING]: Ignoring syntax directive"), tc.warn),
+				"output: %s", out.String())
+		})
+	}
+}
