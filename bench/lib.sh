@@ -2,7 +2,8 @@
 # makes the busybox rootfs tarball, and starts a private berth daemon with
 # its own roots, socket and bridge, all removed again on exit.
 #
-# Before sourcing, set bip to the bridge's gateway/prefix. Afterwards,
+# Before sourcing, set bip to the bridge's gateway/prefix, and optionally
+# the array berth_daemon_args to more flags of `berth daemon`. Afterwards,
 # $work is the scratch directory, $work/busybox.tar the rootfs tarball, and
 # berth runs the CLI against the private daemon, which has busybox:latest.
 
@@ -30,7 +31,7 @@ trap cleanup EXIT
 CGO_ENABLED=0 go build -o bin/berth ./cmd/berth
 scripts/busybox-rootfs.sh "$work/busybox.tar"
 ./bin/berth daemon -H "unix://$sock" --data-root "$work/data" --exec-root "$work/exec" \
-	--bridge "$bridge" --bip "$bip" >"$work/daemon.log" 2>&1 &
+	--bridge "$bridge" --bip "$bip" ${berth_daemon_args[@]+"${berth_daemon_args[@]}"} >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 berth import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
