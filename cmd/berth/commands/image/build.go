@@ -48,7 +48,7 @@ func NewBuildCommand(c *cli.CLI) *cobra.Command {
 
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, "Name and optionally a tag in the \"name:tag\" format")
-	flags.StringVarP(&opts.dockerfile, "file", "f", "", "Name of the Dockerfile (default: \"PATH/Dockerfile\")")
+	flags.StringVarP(&opts.dockerfile, "file", "f", "", "Name of the Dockerfile (default: \"PATH/Dockerfile\"), or - to read it from stdin")
 	flags.StringArrayVar(&opts.buildArgs, "build-arg", nil, "Set build-time variables (KEY=VALUE, or KEY to copy it from the client)")
 	flags.StringArrayVar(&opts.labels, "label", nil, "Set metadata for an image (KEY=VALUE)")
 	flags.BoolVar(&opts.noCache, "no-cache", false, "Do not use cache when building the image")
@@ -71,10 +71,13 @@ func runBuild(ctx context.Context, c *cli.CLI, opts *buildOptions, contextPath s
 
 	var buildCtx buildContext
 	var err error
-	if contextPath == "-" {
+	switch {
+	case contextPath == "-" && opts.dockerfile == "-":
+		return errors.New("invalid argument: can't use stdin for both build context and dockerfile")
+	case contextPath == "-":
 		buildCtx, err = contextFromReader(c.In(), opts.dockerfile)
-	} else {
-		buildCtx, err = contextFromDir(contextPath, opts.dockerfile)
+	default:
+		buildCtx, err = contextFromDir(contextPath, opts.dockerfile, c.In())
 	}
 	if err != nil {
 		return err

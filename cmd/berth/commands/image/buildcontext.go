@@ -29,10 +29,14 @@ type buildContext struct {
 	dockerfile string
 }
 
-// contextFromDir archives dir for a build, leaving out what .dockerignore
-// excludes except the Dockerfile and .dockerignore themselves. A Dockerfile
-// outside dir is added to the archive under a random name.
-func contextFromDir(dir, dockerfile string) (buildContext, error) {
+// contextFromDir archives dir for a build, leaving out what the ignore
+// file excludes except the Dockerfile and the ignore files themselves. A
+// Dockerfile outside dir, or read from stdin for "-f -", is added to the
+// archive under a random name.
+//
+// The ignore file is <Dockerfile>.dockerignore next to the Dockerfile when
+// it exists, else dir/.dockerignore, as in Docker.
+func contextFromDir(dir, dockerfile string, stdin io.Reader) (buildContext, error) {
 	contextDir, err := filepath.Abs(dir)
 	if err != nil {
 		return buildContext{}, fmt.Errorf("unable to prepare context: %w", err)
@@ -48,12 +52,36 @@ func contextFromDir(dir, dockerfile string) (buildContext, error) {
 		return buildContext{}, fmt.Errorf("unable to prepare context: context must be a directory: %s", dir)
 	}
 
+	if dockerfile == "-" {
+		content, err := io.ReadAll(stdin)
+		if err != nil {
+			return buildContext{}, fmt.Errorf("unable to prepare context: read Dockerfile from standard input: %w", err)
+		}
+		excludes, err := readIgnoreFile(filepath.Join(contextDir, ".dockerignore"))
+		if err != nil {
+			return buildContext{}, err
+		}
+		body, err := archiveDir(contextDir, excludes, []string{".dockerignore"})
+		if err != nil {
+			return buildContext{}, err
+		}
+		return addDockerfile(body, content, nil)
+	}
+
 	dockerfilePath, err := findDockerfile(contextDir, dockerfile)
 	if err != nil {
 		return buildContext{}, err
 	}
-
-	excludes, err := readDockerignore(contextDir)
+	specificIgnore, err := readOptionalFile(dockerfilePath + ".dockerignore")
+	if err != nil {
+		return buildContext{}, err
+	}
+	var excludes []string
+	if specificIgnore != nil {
+		excludes, err = parseIgnoreFile(specificIgnore, filepath.Base(dockerfilePath)+".dockerignore")
+	} else {
+		excludes, err = readIgnoreFile(filepath.Join(contextDir, ".dockerignore"))
+	}
 	if err != nil {
 		return buildContext{}, err
 	}
@@ -67,25 +95,38 @@ func contextFromDir(dir, dockerfile string) (buildContext, error) {
 
 	keep := []string{".dockerignore"}
 	if !outside {
-		keep = append(keep, relDockerfile)
+		keep = append(keep, relDockerfile, relDockerfile+".dockerignore")
 	}
-	excludes, err = keepFiles(excludes, keep)
+	body, err := archiveDir(contextDir, excludes, keep)
 	if err != nil {
 		return buildContext{}, err
 	}
+	if !outside {
+		return buildContext{body: body, dockerfile: relDockerfile}, nil
+	}
+	content, err := os.ReadFile(dockerfilePath)
+	if err != nil {
+		body.Close()
+		return buildContext{}, fmt.Errorf("unable to prepare context: %w", err)
+	}
+	return addDockerfile(body, content, specificIgnore)
+}
 
+// archiveDir archives contextDir without the files excludes matches,
+// except the names in keep.
+func archiveDir(contextDir string, excludes, keep []string) (io.ReadCloser, error) {
+	excludes, err := keepFiles(excludes, keep)
+	if err != nil {
+		return nil, err
+	}
 	body, err := archive.TarWithOptions(contextDir, &archive.TarOptions{
 		ExcludePatterns: excludes,
 		ChownOpts:       &archive.ChownOpts{UID: 0, GID: 0},
 	})
 	if err != nil {
-		return buildContext{}, fmt.Errorf("archive build context: %w", err)
+		return nil, fmt.Errorf("archive build context: %w", err)
 	}
-
-	if !outside {
-		return buildContext{body: body, dockerfile: relDockerfile}, nil
-	}
-	return addDockerfile(body, dockerfilePath)
+	return body, nil
 }
 
 // findDockerfile returns the absolute path of the Dockerfile. Without -f it
@@ -122,21 +163,33 @@ func findDockerfile(contextDir, dockerfile string) (string, error) {
 	return "", fmt.Errorf("unable to prepare context: cannot locate specified Dockerfile: %s", name)
 }
 
-// readDockerignore returns the patterns of contextDir/.dockerignore, or
-// none when the file does not exist.
-func readDockerignore(contextDir string) ([]string, error) {
-	file, err := os.Open(filepath.Join(contextDir, ".dockerignore"))
+// readIgnoreFile returns the patterns of the ignore file at path, or none
+// when it does not exist.
+func readIgnoreFile(path string) ([]string, error) {
+	data, err := readOptionalFile(path)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	return parseIgnoreFile(data, filepath.Base(path))
+}
+
+// readOptionalFile returns the content of the file at path, or nil when it
+// does not exist.
+func readOptionalFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("unable to prepare context: %w", err)
 	}
-	defer file.Close()
+	return data, nil
+}
 
-	patterns, err := ignorefile.ReadAll(file)
+func parseIgnoreFile(data []byte, name string) ([]string, error) {
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("unable to prepare context: read .dockerignore: %w", err)
+		return nil, fmt.Errorf("unable to prepare context: read %s: %w", name, err)
 	}
 	return patterns, nil
 }
@@ -162,14 +215,10 @@ func keepFiles(excludes, names []string) ([]string, error) {
 	return excludes, nil
 }
 
-// addDockerfile appends the file at path to the context archive under a
-// random hidden name and returns the context naming it.
-func addDockerfile(body io.ReadCloser, path string) (buildContext, error) {
-	content, err := os.ReadFile(path)
-	if err != nil {
-		body.Close()
-		return buildContext{}, fmt.Errorf("unable to prepare context: %w", err)
-	}
+// addDockerfile appends content to the context archive under a random
+// hidden name and returns the context naming it. A non-nil ignore is added
+// as <name>.dockerignore, so that the daemon applies the same patterns.
+func addDockerfile(body io.ReadCloser, content, ignore []byte) (buildContext, error) {
 	suffix := make([]byte, 8)
 	if _, err := rand.Read(suffix); err != nil {
 		body.Close()
@@ -177,18 +226,24 @@ func addDockerfile(body io.ReadCloser, path string) (buildContext, error) {
 	}
 	name := ".dockerfile." + hex.EncodeToString(suffix)
 
-	modified := archive.ReplaceFileTarWrapper(body, map[string]archive.TarModifierFunc{
-		name: func(string, *tar.Header, io.Reader) (*tar.Header, []byte, error) {
+	files := map[string][]byte{name: content}
+	if ignore != nil {
+		files[name+".dockerignore"] = ignore
+	}
+	modifiers := map[string]archive.TarModifierFunc{}
+	for fileName, data := range files {
+		modifiers[fileName] = func(string, *tar.Header, io.Reader) (*tar.Header, []byte, error) {
 			header := &tar.Header{
-				Name:     name,
+				Name:     fileName,
 				Typeflag: tar.TypeReg,
 				Mode:     0o600,
-				Size:     int64(len(content)),
+				Size:     int64(len(data)),
 				ModTime:  time.Now(),
 			}
-			return header, content, nil
-		},
-	})
+			return header, data, nil
+		}
+	}
+	modified := archive.ReplaceFileTarWrapper(body, modifiers)
 	return buildContext{body: modified, dockerfile: name}, nil
 }
 
