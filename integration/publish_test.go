@@ -62,27 +62,33 @@ func buildUDPEchoImage(t *testing.T, d *daemon) {
 	d.must("build", "-t", "udpecho:test", dir)
 }
 
-// udpEcho sends msg to addr and returns the reply. It retries a few times
-// because the first datagram can be lost while the neighbour entry of the
-// container is resolved.
+// udpEcho sends msg to addr and returns the reply.
 func udpEcho(addr, msg string) (string, error) {
 	conn, err := net.Dial("udp4", addr)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
+	return udpExchange(conn, msg)
+}
+
+// udpExchange sends msg on conn and returns the reply. It retries a few
+// times because the first datagram can be lost while the neighbour entry of
+// the container is resolved.
+func udpExchange(conn net.Conn, msg string) (string, error) {
 	buf := make([]byte, 1024)
+	var err error
 	for range 5 {
-		if _, err := conn.Write([]byte(msg)); err != nil {
-			return "", err
+		if _, err = conn.Write([]byte(msg)); err != nil {
+			continue
 		}
 		conn.SetReadDeadline(time.Now().Add(time.Second))
-		n, err := conn.Read(buf)
-		if err == nil {
+		var n int
+		if n, err = conn.Read(buf); err == nil {
 			return string(buf[:n]), nil
 		}
 	}
-	return "", fmt.Errorf("no reply from %s", addr)
+	return "", fmt.Errorf("no reply from %s: %w", conn.RemoteAddr(), err)
 }
 
 // freePortRange returns the first of n consecutive ports in 20000-29999
@@ -327,6 +333,29 @@ func TestPublishPorts(t *testing.T) {
 		}
 		assert.Check(t, is.Equal(d.must("port", "udp"), fmt.Sprintf("7000/udp -> 0.0.0.0:%d\n", udpPort)))
 		d.must("rm", "-f", "udp")
+	})
+
+	t.Run("udp flow started before publish", func(t *testing.T) {
+		// The client sends before the port is published, which leaves a
+		// conntrack entry without NAT for its flow. Datagrams that follow
+		// on the same socket must still reach the container.
+		udpPort := freePortRange(t, 1)
+		conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", udpPort))
+		assert.NilError(t, err)
+		defer conn.Close()
+		_, err = conn.Write([]byte("early"))
+		assert.NilError(t, err)
+
+		d.must("run", "-d", "--name", "udplate", "-p", fmt.Sprintf("%d:7000/udp", udpPort), "udpecho:test")
+		direct := d.inspectJSON(t, "{{.NetworkSettings.Networks.bridge.IPAddress}}", "udplate") + ":7000"
+		waitFor(t, "the UDP echo server on "+direct, 10*time.Second, func() bool {
+			_, err := udpEcho(direct, "ready")
+			return err == nil
+		})
+		reply, err := udpExchange(conn, "late")
+		assert.Check(t, err, "UDP flow that began before the port was published")
+		assert.Check(t, is.Equal(reply, "echo late"))
+		d.must("rm", "-f", "udplate")
 	})
 
 	t.Run("publish all image ports", func(t *testing.T) {

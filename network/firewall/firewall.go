@@ -235,7 +235,9 @@ func (f *Firewall) addBaseChains(conn *nftables.Conn, table *nftables.Table) {
 }
 
 // AddPorts adds the DNAT rules for one endpoint's port mappings to the
-// existing table, tagged with the container ID.
+// existing table, tagged with the container ID. Then it deletes the
+// conntrack entries of UDP flows to the new host ports, so that a client
+// that was already sending reaches the container.
 func (f *Firewall) AddPorts(ctx context.Context, containerID string, mappings []PortMapping) error {
 	if len(mappings) == 0 {
 		return nil
@@ -254,6 +256,8 @@ func (f *Firewall) AddPorts(ctx context.Context, containerID string, mappings []
 		return fmt.Errorf("add port rules for container %s to nftables table %s: %w",
 			containerID, f.cfg.Table, err)
 	}
+
+	forgetUDPFlows(ctx, mappings)
 
 	log.FromContext(ctx).Debug("added port rules", log.KeyContainer, containerID, "ports", len(mappings))
 	return nil
