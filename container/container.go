@@ -40,7 +40,12 @@ type Container struct {
 	// even across daemon restarts.
 	ManuallyStopped bool `json:",omitempty"`
 
+	// Network is the endpoint of the network in HostConfig.NetworkMode while
+	// the container runs, with the published ports.
 	Network *Endpoint `json:",omitempty"`
+	// Networks are the networks the container is connected to, keyed by
+	// network name. Records written before networks had names lack it.
+	Networks map[string]*NetworkAttachment `json:",omitempty"`
 
 	// SnapshotKey names the read-write snapshot of the root filesystem.
 	SnapshotKey string
@@ -48,13 +53,29 @@ type Container struct {
 	Hidden bool `json:",omitempty"`
 }
 
-// Endpoint is a container's attachment to the default bridge network.
+// Endpoint is a container's attachment to its main network.
 type Endpoint struct {
 	Bridge     string
 	IPAddress  netip.Prefix
 	Gateway    netip.Addr
 	MacAddress string
 	Ports      network.PortMap
+}
+
+// NetworkAttachment is a container's connection to one network: what the
+// user requested, and the endpoint while the container runs.
+type NetworkAttachment struct {
+	NetworkID   string
+	Aliases     []string   `json:",omitempty"`
+	IPv4Address netip.Addr `json:",omitzero"`  // requested static address
+	MacAddress  string     `json:",omitempty"` // requested MAC address
+
+	// Set while the container runs.
+	EndpointID string       `json:",omitempty"`
+	IPAddress  netip.Prefix `json:",omitzero"`
+	Gateway    netip.Addr   `json:",omitzero"`
+	MAC        string       `json:",omitempty"`
+	DNSNames   []string     `json:",omitempty"`
 }
 
 // Lock locks the record.

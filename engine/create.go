@@ -96,6 +96,9 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 	if c.Config.Hostname == "" {
 		c.Config.Hostname = c.ID[:12]
 	}
+	if err := e.setupNetworks(c, req.NetworkingConfig); err != nil {
+		return nil, err
+	}
 	ctx = log.With(ctx, log.KeyContainer, c.ID)
 
 	if err := e.snapshots.Prepare(ctx, c.SnapshotKey, img.ChainID()); err != nil {
@@ -119,11 +122,10 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 // checkHostConfig rejects the options berth cannot honour yet, so that a
 // user never gets a container that silently ignores them.
 func checkHostConfig(hc *container.HostConfig) error {
-	mode := string(hc.NetworkMode)
-	switch {
-	case mode == "", mode == "default", mode == "bridge", mode == "host", mode == "none":
-	default:
-		return fmt.Errorf("network mode %q is not supported; use bridge, host or none: %w",
+	// NOTE: network modes other than container:ID are checked against the
+	// networks in setupNetworks.
+	if mode := string(hc.NetworkMode); strings.HasPrefix(mode, "container:") {
+		return fmt.Errorf("network mode %q is not supported; use bridge, host, none or a network name: %w",
 			mode, errdefs.ErrNotImplemented)
 	}
 	// TODO: volumes, bind mounts and tmpfs mounts are not implemented; they

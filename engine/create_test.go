@@ -139,11 +139,29 @@ func TestMergeEnv(t *testing.T) {
 	assert.Check(t, is.DeepEqual(got, []string{"B=3", "C=4"}))
 }
 
-func TestWithoutLoopbackNameservers(t *testing.T) {
+func TestBuildResolvConf(t *testing.T) {
 	t.Parallel()
-	in := "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch example.test\noptions edns0\n"
-	want := "# generated\nnameserver 192.0.2.53\nsearch example.test\noptions edns0\n"
-	assert.Check(t, is.Equal(string(withoutLoopbackNameservers([]byte(in))), want))
+	host := []byte("# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch example.test\noptions edns0\n")
+	cases := []struct {
+		name                     string
+		hostNetwork, embedded    bool
+		servers, search, options []string
+		want                     string
+	}{
+		{name: "bridge drops loopback", want: "nameserver 192.0.2.53\nsearch example.test\noptions edns0\n"},
+		{name: "host keeps loopback", hostNetwork: true,
+			want: "nameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch example.test\noptions edns0\n"},
+		{name: "embedded DNS", embedded: true,
+			want: "nameserver 127.0.0.11\nsearch example.test\noptions edns0 ndots:0\n"},
+		{name: "overrides", servers: []string{"192.0.2.1"}, search: []string{"a.test", "b.test"}, options: []string{"ndots:2"},
+			want: "nameserver 192.0.2.1\nsearch a.test b.test\noptions ndots:2\n"},
+		{name: "embedded keeps ndots option", embedded: true, search: []string{"."}, options: []string{"ndots:3"},
+			want: "nameserver 127.0.0.11\noptions ndots:3\n"},
+	}
+	for _, tc := range cases {
+		got := buildResolvConf(host, tc.hostNetwork, tc.embedded, tc.servers, tc.search, tc.options)
+		assert.Check(t, is.Equal(string(got), tc.want), tc.name)
+	}
 }
 
 func TestCheckHostConfigRestartPolicy(t *testing.T) {

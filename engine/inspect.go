@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -123,26 +122,15 @@ func apiTime(t time.Time) string {
 }
 
 func (e *Engine) fillNetwork(c *ctr.Container, ns *container.NetworkSettings) {
-	mode := string(c.HostConfig.NetworkMode)
-	if mode == "" || mode == "default" {
-		mode = "bridge"
+	for name, att := range e.attachments(c) {
+		ns.Networks[name] = endpointSettings(c, name, att)
 	}
-	settings := &mobynet.EndpointSettings{}
-	ns.Networks[mode] = settings
 	ep := c.Network
 	if ep == nil || !c.State.IsRunning() {
 		return
 	}
 	for p, b := range ep.Ports {
 		ns.Ports[p] = b
-	}
-	if ep.IPAddress.IsValid() {
-		settings.IPAddress = ep.IPAddress.Addr()
-		settings.IPPrefixLen = ep.IPAddress.Bits()
-		settings.Gateway = ep.Gateway
-	}
-	if mac, err := net.ParseMAC(ep.MacAddress); err == nil {
-		settings.MacAddress = mobynet.HardwareAddr(mac)
 	}
 }
 

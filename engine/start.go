@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -25,7 +23,6 @@ import (
 	"github.com/berth-engine/berth/internal/atomicfile"
 	"github.com/berth-engine/berth/internal/log"
 	"github.com/berth-engine/berth/network"
-	"github.com/berth-engine/berth/network/portmap"
 	"github.com/berth-engine/berth/runtime/spec"
 	"github.com/berth-engine/berth/shim"
 )
@@ -214,67 +211,6 @@ func (e *Engine) recordStartFailure(ctx context.Context, c *ctr.Container, err e
 	e.failAttachers(c.ID, err)
 }
 
-// connect gives the container its network, returning the namespace path
-// for the runtime ("" to share the host's namespace).
-func (e *Engine) connect(ctx context.Context, c *ctr.Container) (string, error) {
-	switch c.HostConfig.NetworkMode {
-	case "host":
-		return "", nil
-	case "none":
-		return "none", nil
-	}
-
-	bindings, err := portBindings(c.Config, c.HostConfig)
-	if err != nil {
-		return "", err
-	}
-	ep, err := e.network.Attach(ctx, network.AttachRequest{ContainerID: c.ID, Ports: bindings})
-	if err != nil {
-		var bindErr *portmap.BindError
-		if errors.As(err, &bindErr) {
-			return "", fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w",
-				c.Name, c.ID, err)
-		}
-		return "", err
-	}
-
-	ports := mobynet.PortMap{}
-	for p := range c.Config.ExposedPorts {
-		ports[p] = nil
-	}
-	for _, b := range ep.Ports {
-		port, ok := mobynet.PortFrom(b.ContainerPort, mobynet.IPProtocol(b.Proto))
-		if !ok {
-			continue
-		}
-		hostIP := b.HostIP
-		if !hostIP.IsValid() {
-			hostIP = netip.IPv4Unspecified()
-		}
-		ports[port] = append(ports[port], mobynet.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(int(b.HostPort))})
-	}
-	c.Lock()
-	c.Network = &ctr.Endpoint{
-		Bridge:     ep.Bridge,
-		IPAddress:  ep.Address,
-		Gateway:    ep.Gateway,
-		MacAddress: ep.MAC,
-		Ports:      ports,
-	}
-	c.Unlock()
-	return ep.NetNSPath, nil
-}
-
-func (e *Engine) disconnect(ctx context.Context, c *ctr.Container) {
-	if err := e.network.Detach(ctx, c.ID); err != nil {
-		log.FromContext(ctx).Warn("detach container from network", log.KeyContainer, c.ID, log.Err(err))
-	}
-	if c.Network != nil {
-		c.Network.Ports = nil
-		c.Network.IPAddress = netip.Prefix{}
-	}
-}
-
 // portBindings turns the published ports of a container into requests
 // for the network manager.
 func portBindings(config *container.Config, hc *container.HostConfig) ([]network.PortBinding, error) {
@@ -411,80 +347,6 @@ func (e *Engine) specOptions(c *ctr.Container, rootfs, netnsPath string) spec.Op
 		}
 	}
 	return opts
-}
-
-// writeEtcFiles writes the hosts, hostname and resolv.conf files that are
-// bind-mounted into the container.
-func (e *Engine) writeEtcFiles(c *ctr.Container) error {
-	dir := e.containers.Dir(c.ID)
-	hostname := c.Config.Hostname
-
-	var hosts strings.Builder
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	hosts.WriteString("fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-	for _, entry := range c.HostConfig.ExtraHosts {
-		// Docker accepts "host:ip" and "host=ip", and an IPv6 address contains colons.
-		host, ip, ok := strings.Cut(entry, "=")
-		if !ok {
-			host, ip, _ = strings.Cut(entry, ":")
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", ip, host)
-	}
-	if c.Network != nil && c.Network.IPAddress.IsValid() {
-		fmt.Fprintf(&hosts, "%s\t%s\n", c.Network.IPAddress.Addr(), hostname)
-	}
-	if c.HostConfig.NetworkMode == "host" {
-		if h, err := os.Hostname(); err == nil {
-			hostname = h
-		}
-	}
-
-	resolv, err := resolvConf(c.HostConfig.NetworkMode == "host")
-	if err != nil {
-		return err
-	}
-	files := map[string][]byte{
-		"hosts":       []byte(hosts.String()),
-		"hostname":    []byte(hostname + "\n"),
-		"resolv.conf": resolv,
-	}
-	for name, data := range files {
-		if err := atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("write %s of container %s: %w", name, c.ID, err)
-		}
-	}
-	return nil
-}
-
-// resolvConf returns the host's resolver configuration for a container.
-func resolvConf(hostNetwork bool) ([]byte, error) {
-	data, err := os.ReadFile("/etc/resolv.conf")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if hostNetwork {
-		return data, nil
-	}
-	return withoutLoopbackNameservers(data), nil
-}
-
-// withoutLoopbackNameservers drops nameservers on loopback addresses, which
-// a container outside the host's network namespace cannot reach.
-func withoutLoopbackNameservers(data []byte) []byte {
-	var out strings.Builder
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) >= 2 && fields[0] == "nameserver" {
-			if addr, err := netip.ParseAddr(fields[1]); err == nil && addr.IsLoopback() {
-				continue
-			}
-		}
-		out.WriteString(line + "\n")
-	}
-	return []byte(strings.TrimRight(out.String(), "\n") + "\n")
 }
 
 func (e *Engine) logPath(id string) string {

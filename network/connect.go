@@ -30,6 +30,9 @@ type ConnectRequest struct {
 	IPv4     netip.Addr // a static address; the zero Addr allocates one
 	MAC      string     // a MAC address; "" derives one from the address
 	Ports    []PortBinding
+	// DNSServers are the nameservers (host:port) the embedded DNS server
+	// forwards other names to, instead of those of the host's resolv.conf.
+	DNSServers []string
 	// JoinNamespace joins the namespace at <NetNSDir>/<ContainerID> even
 	// when the container has no endpoint, for a running container that was
 	// disconnected from every network.
@@ -122,6 +125,7 @@ func (m *Manager) Connect(ctx context.Context, req ConnectRequest) (_ *Endpoint,
 		Ports:       bindings,
 		DNSNames:    slices.Clone(req.DNSNames),
 		Aliases:     slices.Clone(req.Aliases),
+		DNSServers:  slices.Clone(req.DNSServers),
 	}
 
 	if req.JoinNamespace {
@@ -171,7 +175,7 @@ func (m *Manager) Connect(ctx context.Context, req ConnectRequest) (_ *Endpoint,
 	if err := m.saveUserNetworksLocked(); err != nil {
 		return nil, fmt.Errorf("connect container %s: %w", id, err)
 	}
-	if err := m.startDNSLocked(ctx, id, ep.NetNSPath); err != nil {
+	if err := m.startDNSLocked(ctx, id, ep.NetNSPath, req.DNSServers); err != nil {
 		// Containers keep their network without name resolution rather
 		// than fail to start.
 		log.FromContext(ctx).Warn("start embedded DNS server", log.Err(err))

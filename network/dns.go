@@ -51,9 +51,10 @@ type dnsServer struct {
 	upstreams []string // host nameservers as host:port
 }
 
-// startDNSLocked starts the container's DNS server unless it runs. The
-// caller holds m.mu.
-func (m *Manager) startDNSLocked(ctx context.Context, containerID, nsPath string) error {
+// startDNSLocked starts the container's DNS server unless it runs. It
+// forwards to upstreams, or to the host's nameservers when that is empty.
+// The caller holds m.mu.
+func (m *Manager) startDNSLocked(ctx context.Context, containerID, nsPath string, upstreams []string) error {
 	if _, ok := m.dns[containerID]; ok {
 		return nil
 	}
@@ -61,7 +62,10 @@ func (m *Manager) startDNSLocked(ctx context.Context, containerID, nsPath string
 	if err != nil {
 		return err
 	}
-	s := &dnsServer{udp: udp, tcp: tcp, upstreams: hostNameservers()}
+	if len(upstreams) == 0 {
+		upstreams = hostNameservers()
+	}
+	s := &dnsServer{udp: udp, tcp: tcp, upstreams: upstreams}
 	m.dns[containerID] = s
 
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
@@ -173,7 +177,9 @@ func (m *Manager) serveDNS(ctx context.Context, containerID string, s *dnsServer
 	answered := false
 	switch q.Qtype {
 	case dns.TypeA, dns.TypeAAAA:
-		addrs := m.lookupName(containerID, q.Name)
+		// Only A queries advance the round robin, so that a client's A and
+		// AAAA pair for one name moves the order by one.
+		addrs := m.lookupName(containerID, q.Name, q.Qtype == dns.TypeA)
 		if len(addrs) > 0 {
 			answered = true
 			if q.Qtype == dns.TypeA {
@@ -227,8 +233,9 @@ func forward(ctx context.Context, upstreams []string, network string, r *dns.Msg
 }
 
 // lookupName returns the addresses of the endpoints named name on the
-// user-defined networks of the container, rotated by one position per call.
-func (m *Manager) lookupName(containerID, name string) []netip.Addr {
+// user-defined networks of the container. With rotate, each call moves
+// their order by one position.
+func (m *Manager) lookupName(containerID, name string, rotate bool) []netip.Addr {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if name == "" {
 		return nil
@@ -261,7 +268,9 @@ func (m *Manager) lookupName(containerID, name string) []netip.Addr {
 		return addrs
 	}
 	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
-	m.dnsRotation++
+	if rotate {
+		m.dnsRotation++
+	}
 	shift := int(m.dnsRotation % uint64(len(addrs)))
 	return append(addrs[shift:], addrs[:shift]...)
 }

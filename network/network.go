@@ -87,6 +87,8 @@ type Endpoint struct {
 	NetworkID string   `json:",omitempty"`
 	DNSNames  []string `json:",omitempty"` // names the embedded DNS server resolves to Address
 	Aliases   []string `json:",omitempty"` // user-given aliases, a subset of DNSNames
+	// DNSServers are the embedded DNS server's upstreams (see ConnectRequest).
+	DNSServers []string `json:",omitempty"`
 }
 
 func (e *Endpoint) clone() *Endpoint {

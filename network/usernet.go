@@ -193,7 +193,7 @@ func (m *Manager) restoreUserNetworks(ctx context.Context) error {
 		}
 		for cid, ep := range n.Endpoints {
 			n.reservations[cid] = reservePortsAgain(ctx, ep)
-			if err := m.startDNSLocked(ctx, cid, ep.NetNSPath); err != nil {
+			if err := m.startDNSLocked(ctx, cid, ep.NetNSPath, ep.DNSServers); err != nil {
 				log.FromContext(ctx).Warn("start embedded DNS server of restored endpoint",
 					log.KeyContainer, cid, log.Err(err))
 			}

@@ -32,6 +32,7 @@ type Backend interface {
 	RegistryBackend
 	BuildBackend
 	SystemBackend
+	NetworkBackend
 }
 
 // ContainerCreateRequest is the decoded body and query of POST /containers/create.

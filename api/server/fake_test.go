@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -440,4 +441,35 @@ func (f *fakeBackend) Login(ctx context.Context, auth registry.AuthConfig) error
 		return errFakeUnset
 	}
 	return f.login(ctx, auth)
+}
+
+// The network methods are not set by any test yet; the engine's are
+// exercised end to end in integration/network_test.go.
+
+func (f *fakeBackend) NetworkList(context.Context, map[string][]string) ([]network.Summary, error) {
+	return nil, errFakeUnset
+}
+
+// NetworkInspect finds no network, so that `docker inspect NAME` moves on
+// to the next kind of object as against an engine without networks.
+func (f *fakeBackend) NetworkInspect(_ context.Context, ref string) (network.Inspect, error) {
+	return network.Inspect{}, errdefs.ErrNotFound.WithMessage("network " + ref + " not found")
+}
+
+func (f *fakeBackend) NetworkCreate(context.Context, NetworkCreateRequest) (network.CreateResponse, error) {
+	return network.CreateResponse{}, errFakeUnset
+}
+
+func (f *fakeBackend) NetworkRemove(context.Context, string) error { return errFakeUnset }
+
+func (f *fakeBackend) NetworksPrune(context.Context, map[string][]string) (network.PruneReport, error) {
+	return network.PruneReport{}, errFakeUnset
+}
+
+func (f *fakeBackend) NetworkConnect(context.Context, string, network.ConnectRequest) error {
+	return errFakeUnset
+}
+
+func (f *fakeBackend) NetworkDisconnect(context.Context, string, network.DisconnectRequest) error {
+	return errFakeUnset
 }

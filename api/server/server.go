@@ -150,6 +150,7 @@ func (s *Server) addRoutes(rt *router) {
 	s.addImageRoutes(rt)
 	s.addImageArchiveRoutes(rt)
 	s.addRegistryRoutes(rt)
+	s.addNetworkRoutes(rt)
 	rt.add(http.MethodPost, "/build", s.postBuild)
 	rt.add(http.MethodPost, "/build/prune", s.postBuildPrune)
 	addSwarmRoutes(rt)

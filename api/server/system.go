@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth-engine/berth/api/version"
@@ -30,8 +29,7 @@ func (s *Server) addSystemRoutes(rt *router) {
 }
 
 // addEmptyPruneRoutes serves the prune endpoints of the object kinds that
-// berth does not have (user-defined networks, volumes) with an
-// empty report. docker system prune calls them, and it then succeeds as on
+// berth does not have (volumes) with an empty report. docker system prune calls them, and it then succeeds as on
 // a Docker Engine that has none of these objects. These routes come before
 // the 501 ones for those areas, because the router takes the first match.
 func addEmptyPruneRoutes(rt *router) {
@@ -49,8 +47,6 @@ func addEmptyPruneRoutes(rt *router) {
 			return writeJSON(w, http.StatusOK, report)
 		}
 	}
-	rt.add(http.MethodPost, "/networks/prune",
-		prune([]string{"until", "label", "label!"}, network.PruneReport{NetworksDeleted: []string{}}))
 	rt.add(http.MethodPost, "/volumes/prune",
 		prune([]string{"label", "label!", "all"}, volume.PruneReport{VolumesDeleted: []string{}}))
 }
@@ -251,7 +247,7 @@ func addUnimplementedRoutes(rt *router) {
 	}
 	// Every method and path under these areas, until they are served.
 	for prefix, operation := range map[string]string{
-		"/networks": "user-defined networks", "/volumes": "volumes",
+		"/volumes": "volumes",
 		"/plugins": "plugins", "/distribution": "registry distribution lookups",
 	} {
 		// No such object exists, and `docker inspect NAME` moves on to the

@@ -254,19 +254,13 @@ func TestEmptyPruneRoutes(t *testing.T) {
 		return resp.StatusCode, body
 	}
 
-	status, body := post("/v1.50/networks/prune")
-	assert.Check(t, is.Equal(status, http.StatusOK))
-	assert.Check(t, is.DeepEqual(body, map[string]any{"NetworksDeleted": []any{}}))
-	status, body = post("/v1.50/volumes/prune?filters=" + `{"label":{"a":true}}`)
+	status, body := post("/v1.50/volumes/prune?filters=" + `{"label":{"a":true}}`)
 	assert.Check(t, is.Equal(status, http.StatusOK))
 	assert.Check(t, is.DeepEqual(body, map[string]any{"VolumesDeleted": []any{}, "SpaceReclaimed": 0.0}))
 
-	status, body = post("/v1.50/networks/prune?filters=" + `{"colour":{"red":true}}`)
+	status, body = post("/v1.50/volumes/prune?filters=" + `{"colour":{"red":true}}`)
 	assert.Check(t, is.Equal(status, http.StatusBadRequest))
 	assert.Check(t, is.Equal(body["message"], "invalid filter 'colour'"))
-	// Creating a network is still not implemented.
-	status, _ = post("/v1.50/networks/create")
-	assert.Check(t, is.Equal(status, http.StatusNotImplemented))
 }
 
 func TestEventsInvalidFilter(t *testing.T) {
