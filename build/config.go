@@ -69,7 +69,8 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImage, changes []string) error {
 }
 
 // expandCommand substitutes variables in the instructions Docker expands:
-// ENV, LABEL, ADD, COPY, WORKDIR, USER, VOLUME, STOPSIGNAL, ARG and EXPOSE.
+// ENV, LABEL, ADD, COPY (including --from), WORKDIR, USER, VOLUME,
+// STOPSIGNAL, ARG and EXPOSE.
 // CMD, ENTRYPOINT, RUN, SHELL, HEALTHCHECK and ONBUILD keep their text.
 func expandCommand(cmd instructions.Command, lex *shell.Lex, env []string) error {
 	envs := shell.EnvsFromSlice(env)
@@ -94,6 +95,15 @@ func expandCommand(cmd instructions.Command, lex *shell.Lex, env []string) error
 		if err := ex.Expand(expand); err != nil {
 			return fmt.Errorf("expand %s: %w", cmd.Name(), invalid(err))
 		}
+	}
+	// BuildKit expands COPY --from as well, so that a build argument can
+	// pick the stage or image.
+	if c, ok := cmd.(*instructions.CopyCommand); ok && c.From != "" {
+		from, err := expand(c.From)
+		if err != nil {
+			return fmt.Errorf("expand %s: %w", cmd.Name(), invalid(err))
+		}
+		c.From = from
 	}
 	// Here-documents of COPY and ADD with an unquoted delimiter expand
 	// like BuildKit's: variables only, keeping quotes and backslashes.

@@ -61,6 +61,9 @@ type builtStage struct {
 	// name is the lower-case stage name, "" if the stage has none.
 	name  string
 	image image.Image
+	// skipped marks a stage that the target does not need, which has no
+	// image.
+	skipped bool
 }
 
 // stage is the state of the stage being built.
@@ -76,9 +79,20 @@ type stage struct {
 func (r *buildRun) execute(ctx context.Context, stages []instructions.Stage, metaArgs []instructions.ArgCommand) (image.Image, error) {
 	r.lex = shell.NewLex(r.escape)
 	r.args = newBuildArgs(r.opts.BuildArgs)
-	r.stepCount = len(metaArgs) + len(stages)
+	names := map[string]bool{}
 	for _, s := range stages {
-		r.stepCount += len(s.Commands)
+		name := strings.ToLower(s.Name)
+		if name != "" && names[name] {
+			return image.Image{}, errdefs.ErrInvalidArgument.WithMessage(s.Name + " stage name already used")
+		}
+		names[name] = true
+	}
+	needed := neededStages(stages, r.lex, globalArgEnv(r.lex, r.opts.BuildArgs, metaArgs))
+	r.stepCount = len(metaArgs)
+	for i, s := range stages {
+		if needed[i] {
+			r.stepCount += 1 + len(s.Commands)
+		}
 	}
 
 	for i := range metaArgs {
@@ -92,6 +106,10 @@ func (r *buildRun) execute(ctx context.Context, stages []instructions.Stage, met
 	}
 
 	for i := range stages {
+		if !needed[i] {
+			r.skipStage(&stages[i])
+			continue
+		}
 		if err := r.buildStage(ctx, &stages[i]); err != nil {
 			return image.Image{}, err
 		}
@@ -108,9 +126,6 @@ func (r *buildRun) execute(ctx context.Context, stages []instructions.Stage, met
 }
 
 func (r *buildRun) buildStage(ctx context.Context, s *instructions.Stage) error {
-	if s.Name != "" && r.stageByName(s.Name) != nil {
-		return errdefs.ErrInvalidArgument.WithMessage(s.Name + " stage name already used")
-	}
 	r.printStep(s.SourceCode)
 	st, err := r.from(ctx, s)
 	if err != nil {
@@ -143,7 +158,7 @@ func (r *buildRun) printImage(st *stage) {
 
 func (r *buildRun) stageByName(name string) *builtStage {
 	for i := range r.stages {
-		if r.stages[i].name != "" && r.stages[i].name == strings.ToLower(name) {
+		if !r.stages[i].skipped && r.stages[i].name != "" && r.stages[i].name == strings.ToLower(name) {
 			return &r.stages[i]
 		}
 	}
@@ -488,7 +503,7 @@ func (r *buildRun) copyFromImage(ctx context.Context, from string) (image.Image,
 		switch {
 		case i == len(r.stages):
 			return image.Image{}, errors.New("refers to current build stage")
-		case i < 0 || i > len(r.stages):
+		case i < 0 || i > len(r.stages) || r.stages[i].skipped:
 			return image.Image{}, errors.New("index out of bounds")
 		}
 		return r.stages[i].image, nil
