@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	buildtypes "github.com/moby/moby/api/types/build"
@@ -156,6 +158,13 @@ func (e *Engine) Run(ctx context.Context, req build.RunRequest) (image.Image, er
 	// lacked them; they are not changes the step made.
 	if err := e.snapshots.DropMountPoints(ctx, c.SnapshotKey, "etc/hosts", "etc/hostname", "etc/resolv.conf"); err != nil {
 		return image.Image{}, err
+	}
+	// Docker's classic builder runs the command with the image's volumes
+	// mounted, so what it writes below them is not committed.
+	if volumes := slices.Sorted(maps.Keys(cfg.Volumes)); len(volumes) > 0 {
+		if err := e.snapshots.DiscardChanges(ctx, c.SnapshotKey, volumes...); err != nil {
+			return image.Image{}, err
+		}
 	}
 	now := time.Now().UTC()
 	return e.images.CommitSnapshot(ctx, req.Image.ID, c.SnapshotKey, req.Config,

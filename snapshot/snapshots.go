@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-engine/berth/internal/atomicfile"
 	"github.com/berth-engine/berth/internal/log"
@@ -371,6 +372,59 @@ func (s *Store) Size(ctx context.Context, key string) (int64, error) {
 		return 0, fmt.Errorf("size of snapshot %s: %w", key, err)
 	}
 	return size, nil
+}
+
+// DiscardChanges drops what the snapshot's upper layer holds below each
+// directory in paths, so that the committed diff leaves those directories
+// as the lower layers have them. The directories themselves stay, without
+// an opaque marker. Docker's classic builder gets this result for the
+// VOLUME paths of a RUN, whose writes go to volumes instead of the layer.
+// The snapshot must not be mounted.
+func (s *Store) DiscardChanges(ctx context.Context, key string, paths ...string) error {
+	rec, err := s.lockSnapshot(key)
+	if err != nil {
+		return fmt.Errorf("discard changes %w", err)
+	}
+	defer rec.mu.Unlock()
+
+	upper := filepath.Join(s.snapshotDir(key), "upper")
+	for _, p := range paths {
+		clean := filepath.Clean("/" + p)
+		if clean == "/" {
+			continue
+		}
+		target := filepath.Join(upper, clean)
+		info, err := os.Lstat(target)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("discard changes below %s in snapshot %s: %w", p, key, err)
+		}
+		if !info.IsDir() {
+			// A file or whiteout replaced the directory: the volume path
+			// itself is not something the build step may change.
+			if err := os.Remove(target); err != nil {
+				return fmt.Errorf("discard changes below %s in snapshot %s: %w", p, key, err)
+			}
+			continue
+		}
+		entries, err := os.ReadDir(target)
+		if err != nil {
+			return fmt.Errorf("discard changes below %s in snapshot %s: %w", p, key, err)
+		}
+		for _, entry := range entries {
+			if err := os.RemoveAll(filepath.Join(target, entry.Name())); err != nil {
+				return fmt.Errorf("discard changes below %s in snapshot %s: %w", p, key, err)
+			}
+		}
+		if err := unix.Lremovexattr(target, opaqueXattr); err != nil &&
+			!errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP) {
+			return fmt.Errorf("discard changes below %s in snapshot %s: %w", p, key, err)
+		}
+		log.FromContext(ctx).Debug("discarded snapshot changes", log.KeySnapshot, key, "path", p)
+	}
+	return nil
 }
 
 // DropMountPoints removes each of paths (relative to the root, such as
