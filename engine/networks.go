@@ -33,10 +33,13 @@ type networkRef struct {
 }
 
 // resolveNetwork finds a network by full ID, then name, then unique ID
-// prefix, in the order Docker Engine uses.
+// prefix, in the order Docker Engine uses. "default" is "bridge".
 func (e *Engine) resolveNetwork(ref string) (networkRef, error) {
 	if ref == "" {
 		return networkRef{}, fmt.Errorf("network name or ID is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if ref == "default" {
+		ref = network.BridgeNetwork
 	}
 	var all []networkRef
 	for _, name := range []string{network.BridgeNetwork, network.HostNetwork, network.NoneNetwork} {
@@ -110,15 +113,19 @@ func (e *Engine) setupNetworks(c *ctr.Container, nc *mobynet.NetworkingConfig) e
 		return nil
 	}
 
-	settings := endpoints[mode]
-	if settings == nil {
-		settings = endpoints[primary.Name]
+	// Docker's CLI keys the settings of the default network "default".
+	primaryKeys := []string{string(c.HostConfig.NetworkMode), mode, primary.Name, "default"}
+	var settings *mobynet.EndpointSettings
+	for _, key := range primaryKeys {
+		if s := endpoints[key]; s != nil && settings == nil {
+			settings = s
+		}
 	}
 	if err := e.addAttachment(c, primary, settings); err != nil {
 		return err
 	}
 	for ref, s := range endpoints {
-		if ref == mode || ref == primary.Name {
+		if slices.Contains(primaryKeys, ref) {
 			continue
 		}
 		n, err := e.resolveNetwork(ref)

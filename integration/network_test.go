@@ -322,6 +322,69 @@ func TestUserDefinedNetworks(t *testing.T) {
 		assert.Check(t, strings.HasPrefix(out, "NETWORK ID"), out)
 	})
 
+	t.Run("berth network commands", func(t *testing.T) {
+		bridge := "bn" + randomHex(4)
+		t.Cleanup(func() {
+			exec.Command("ip", "link", "del", bridge).Run()
+			exec.Command("nft", "delete", "table", "ip", "berth-"+bridge).Run()
+		})
+		subnet := subnets[3]
+		id := strings.TrimSpace(d.must("network", "create", "--subnet", subnet.String(),
+			"--ip-range", netip.PrefixFrom(subnet.Addr(), 28).String(), "--gateway", subnet.Addr().Next().String(),
+			"--label", "made=berth", "-o", "com.docker.network.bridge.name="+bridge,
+			"-o", "com.docker.network.driver.mtu=1400", "cli"))
+		assert.Check(t, is.Len(id, 64))
+		out := d.must("network", "ls", "--filter", "name=cli", "--format", "{{.ID}} {{.Name}} {{.Driver}} {{.Scope}} {{.Label \"made\"}}")
+		assert.Check(t, is.Equal(out, id[:12]+" cli bridge local berth\n"))
+		out = d.must("network", "ls")
+		assert.Check(t, strings.HasPrefix(out, "NETWORK ID     NAME"), out)
+		out = d.must("network", "ls", "-q", "--no-trunc", "--filter", "label=made")
+		assert.Check(t, is.Equal(out, id+"\n"))
+
+		d.must("run", "-d", "--name", "bcli", "--network", "cli", "--network-alias", "bee",
+			"--ip", subnet.Addr().Next().Next().Next().String(), "--mac-address", "02:42:aa:bb:cc:dd",
+			"--dns-search", "example.test", "busybox", "sleep", "600")
+		out = d.must("inspect", "-f", "{{.NetworkSettings.Networks.cli.IPAddress}} {{.NetworkSettings.Networks.cli.MacAddress}}", "bcli")
+		assert.Check(t, is.Equal(out, subnet.Addr().Next().Next().Next().String()+" 02:42:aa:bb:cc:dd\n"))
+		out = d.must("exec", "bcli", "cat", "/etc/resolv.conf")
+		assert.Check(t, is.Contains(out, "nameserver 127.0.0.11\n"))
+		assert.Check(t, is.Contains(out, "search example.test\n"))
+		mtu := d.must("exec", "bcli", "cat", "/sys/class/net/eth0/mtu")
+		assert.Check(t, is.Equal(mtu, "1400\n"))
+
+		d.must("network", "connect", "--alias", "cliclient", "cli", "client")
+		out, ok := lookup(d, "client", "bee")
+		assert.Check(t, ok, out)
+		assert.Check(t, is.DeepEqual(nslookupAddrs(out), []string{subnet.Addr().Next().Next().Next().String()}))
+		// The dynamic address comes from the --ip-range.
+		clientIP, err := netip.ParseAddr(containerIP(t, d, "client", "cli"))
+		assert.NilError(t, err)
+		assert.Check(t, netip.PrefixFrom(subnet.Addr(), 28).Contains(clientIP), "address %s", clientIP)
+		out = d.must("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "cli")
+		assert.Check(t, is.Contains(out, "bcli"))
+		assert.Check(t, is.Contains(out, "client"))
+		out = d.must("inspect", "--type", "network", "-f", "{{.Id}}", "cli")
+		assert.Check(t, is.Equal(out, id+"\n"))
+
+		r, err := d.run("network", "rm", "cli")
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(r.code, 1))
+		assert.Check(t, is.Contains(r.stderr, "has active endpoints"))
+
+		d.must("network", "disconnect", "cli", "client")
+		out, ok = lookup(d, "client", "bee")
+		assert.Check(t, !ok, out)
+		d.must("rm", "-f", "bcli")
+		out = d.must("network", "rm", "cli")
+		assert.Check(t, is.Equal(out, "cli\n"))
+		err = exec.Command("ip", "link", "show", bridge).Run()
+		assert.Check(t, err != nil, "bridge %s still exists", bridge)
+		r, err = d.run("network", "rm", "cli")
+		assert.NilError(t, err)
+		assert.Check(t, is.Contains(r.stderr, "network cli not found"))
+		d.must("network", "rm", "-f", "cli")
+	})
+
 	t.Run("restart keeps networks and DNS", func(t *testing.T) {
 		d.stop()
 		d.start()

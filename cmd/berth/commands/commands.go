@@ -10,6 +10,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
+	"github.com/berth-engine/berth/cmd/berth/commands/network"
 	"github.com/berth-engine/berth/cmd/berth/commands/registry"
 	"github.com/berth-engine/berth/cmd/berth/commands/system"
 )
@@ -47,6 +48,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		container.NewContainerCommand(c),
 		image.NewImageCommand(c),
 		image.NewBuilderCommand(c),
+		network.NewNetworkCommand(c),
 		system.NewSystemCommand(c),
 
 		container.NewAttachCommand(c),

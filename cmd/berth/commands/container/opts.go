@@ -2,6 +2,8 @@ package container
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/docker/go-units"
@@ -37,8 +39,15 @@ type createOptions struct {
 	stopSignal  string
 	stopTimeout int
 
-	network  string
-	addHosts []string
+	network    string
+	aliases    []string
+	ipv4       string
+	macAddress string
+	addHosts   []string
+	dns        []string
+	dnsSearch  []string
+	dnsOptions []string
+	links      []string
 
 	memory    string
 	cpus      string
@@ -87,8 +96,15 @@ func addCreateFlags(flags *pflag.FlagSet, opts *createOptions) {
 	flags.StringVar(&opts.stopSignal, "stop-signal", "", "Signal to stop the container")
 	flags.IntVar(&opts.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
 
-	flags.StringVar(&opts.network, "network", "", "Connect a container to a network (bridge, host, none)")
+	flags.StringVar(&opts.network, "network", "", "Connect a container to a network (bridge, host, none or a network name)")
+	flags.StringArrayVar(&opts.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	flags.StringVar(&opts.ipv4, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	flags.StringVar(&opts.macAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
 	flags.StringArrayVar(&opts.addHosts, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
+	flags.StringArrayVar(&opts.dns, "dns", nil, "Set custom DNS servers")
+	flags.StringArrayVar(&opts.dnsSearch, "dns-search", nil, "Set custom DNS search domains")
+	flags.StringArrayVar(&opts.dnsOptions, "dns-option", nil, "Set DNS options")
+	flags.StringArrayVar(&opts.links, "link", nil, "Add link to another container (name[:alias])")
 
 	flags.StringVarP(&opts.memory, "memory", "m", "", "Memory limit, in bytes or with a unit suffix (b, k, m, g)")
 	flags.StringVar(&opts.cpus, "cpus", "", "Number of CPUs, may be fractional (1.5)")
@@ -172,8 +188,21 @@ func parse(flags *pflag.FlagSet, opts *createOptions, image string, command []st
 		config.StopTimeout = &timeout
 	}
 
+	networking, err := parseNetworking(opts)
+	if err != nil {
+		return nil, err
+	}
+	dnsServers, err := parseDNSServers(opts.dns)
+	if err != nil {
+		return nil, err
+	}
+
 	hostConfig := &containertypes.HostConfig{
 		Binds:           binds,
+		DNS:             dnsServers,
+		DNSSearch:       opts.dnsSearch,
+		DNSOptions:      opts.dnsOptions,
+		Links:           opts.links,
 		NetworkMode:     containertypes.NetworkMode(opts.network),
 		PortBindings:    bindings,
 		RestartPolicy:   restart,
@@ -194,8 +223,51 @@ func parse(flags *pflag.FlagSet, opts *createOptions, image string, command []st
 	return &containerConfig{
 		Config:           config,
 		HostConfig:       hostConfig,
-		NetworkingConfig: &network.NetworkingConfig{},
+		NetworkingConfig: networking,
 	}, nil
+}
+
+// parseNetworking puts --network-alias, --ip and --mac-address into the
+// endpoint settings of the --network network, "default" when unset, as
+// Docker's CLI does.
+func parseNetworking(opts *createOptions) (*network.NetworkingConfig, error) {
+	config := &network.NetworkingConfig{}
+	if len(opts.aliases) == 0 && opts.ipv4 == "" && opts.macAddress == "" {
+		return config, nil
+	}
+	settings := &network.EndpointSettings{Aliases: opts.aliases}
+	if opts.ipv4 != "" {
+		addr, err := netip.ParseAddr(opts.ipv4)
+		if err != nil || !addr.Is4() {
+			return nil, fmt.Errorf("invalid IPv4 address: %s", opts.ipv4)
+		}
+		settings.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: addr}
+	}
+	if opts.macAddress != "" {
+		mac, err := net.ParseMAC(opts.macAddress)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a valid mac address", opts.macAddress)
+		}
+		settings.MacAddress = network.HardwareAddr(mac)
+	}
+	name := opts.network
+	if name == "" {
+		name = "default"
+	}
+	config.EndpointsConfig = map[string]*network.EndpointSettings{name: settings}
+	return config, nil
+}
+
+func parseDNSServers(values []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, v := range values {
+		addr, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not an ip address", v)
+		}
+		out = append(out, addr)
+	}
+	return out, nil
 }
 
 // parseResources converts --memory, --cpus and --pids-limit.

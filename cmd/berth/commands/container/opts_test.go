@@ -359,3 +359,27 @@ func TestParseVolumes(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestParseNetworkFlags(t *testing.T) {
+	cfg := mustParseArgs(t, "--network", "front", "--network-alias", "web", "--network-alias", "www",
+		"--ip", "10.230.0.9", "--mac-address", "02:42:aa:bb:cc:dd", "--dns", "192.0.2.53",
+		"--dns-search", "example.test", "--dns-option", "ndots:2", "--link", "db:database", "busybox")
+	assert.Check(t, is.Equal(string(cfg.HostConfig.NetworkMode), "front"))
+	settings := cfg.NetworkingConfig.EndpointsConfig["front"]
+	assert.Assert(t, settings != nil)
+	assert.Check(t, is.DeepEqual(settings.Aliases, []string{"web", "www"}))
+	assert.Check(t, is.Equal(settings.IPAMConfig.IPv4Address.String(), "10.230.0.9"))
+	assert.Check(t, is.Equal(settings.MacAddress.String(), "02:42:aa:bb:cc:dd"))
+	assert.Check(t, is.Equal(fmt.Sprint(cfg.HostConfig.DNS), "[192.0.2.53]"))
+	assert.Check(t, is.DeepEqual(cfg.HostConfig.DNSSearch, []string{"example.test"}))
+	assert.Check(t, is.DeepEqual(cfg.HostConfig.DNSOptions, []string{"ndots:2"}))
+	assert.Check(t, is.DeepEqual(cfg.HostConfig.Links, []string{"db:database"}))
+
+	cfg = mustParseArgs(t, "--network-alias", "web", "busybox")
+	assert.Check(t, cfg.NetworkingConfig.EndpointsConfig["default"] != nil)
+
+	_, err := parseArgs(t, "--ip", "not-an-ip", "busybox")
+	assert.Check(t, is.ErrorContains(err, "invalid IPv4 address: not-an-ip"))
+	_, err = parseArgs(t, "--dns", "nameserver", "busybox")
+	assert.Check(t, is.ErrorContains(err, "nameserver is not an ip address"))
+}

@@ -12,12 +12,14 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
+	"github.com/berth-engine/berth/cmd/berth/commands/network"
 )
 
 // Object types accepted by inspect --type.
 const (
 	typeContainer = "container"
 	typeImage     = "image"
+	typeNetwork   = "network"
 )
 
 type inspectOptions struct {
@@ -27,7 +29,8 @@ type inspectOptions struct {
 }
 
 // NewInspectCommand returns the top-level "inspect", which looks names up
-// as containers first and then as images, unless --type selects one.
+// as containers first, then as images and then as networks, unless --type
+// selects one.
 func NewInspectCommand(c *cli.CLI) *cobra.Command {
 	var opts inspectOptions
 
@@ -42,14 +45,14 @@ func NewInspectCommand(c *cli.CLI) *cobra.Command {
 
 	flags := cmd.Flags()
 	flags.StringVarP(&opts.format, "format", "f", "", "Format output using a custom template or 'json'")
-	flags.StringVar(&opts.objectType, "type", "", "Only inspect objects of the given type (container, image)")
+	flags.StringVar(&opts.objectType, "type", "", "Only inspect objects of the given type (container, image, network)")
 	flags.BoolVarP(&opts.size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
 }
 
 func runInspect(ctx context.Context, c *cli.CLI, opts *inspectOptions, names []string) error {
 	switch opts.objectType {
-	case "", typeContainer, typeImage:
+	case "", typeContainer, typeImage, typeNetwork:
 	default:
 		return fmt.Errorf("%q is not a valid value for --type", opts.objectType)
 	}
@@ -62,15 +65,20 @@ func runInspect(ctx context.Context, c *cli.CLI, opts *inspectOptions, names []s
 // inspectObject tries each allowed type in turn. A name that matches no
 // object gets Docker's "No such object" error.
 func inspectObject(ctx context.Context, apiClient *client.Client, opts *inspectOptions, name string) (any, []byte, error) {
-	if opts.objectType != typeImage {
+	if opts.objectType == "" || opts.objectType == typeContainer {
 		typed, raw, err := container.Inspect(ctx, apiClient, name, opts.size)
 		if err == nil || opts.objectType == typeContainer || !cerrdefs.IsNotFound(err) {
 			return typed, raw, err
 		}
 	}
-
-	typed, raw, err := image.Inspect(ctx, apiClient, name)
-	if err == nil || opts.objectType == typeImage || !cerrdefs.IsNotFound(err) {
+	if opts.objectType == "" || opts.objectType == typeImage {
+		typed, raw, err := image.Inspect(ctx, apiClient, name)
+		if err == nil || opts.objectType == typeImage || !cerrdefs.IsNotFound(err) {
+			return typed, raw, err
+		}
+	}
+	typed, raw, err := network.Inspect(ctx, apiClient, name)
+	if err == nil || opts.objectType == typeNetwork || !cerrdefs.IsNotFound(err) {
 		return typed, raw, err
 	}
 	//nolint:staticcheck // The capitalised text matches Docker's wording.
