@@ -85,6 +85,35 @@ func TestBuildRunFeatures(t *testing.T) {
 		entries, err := os.ReadDir(filepath.Join(d.dataRoot, "containers"))
 		assert.NilError(t, err)
 		assert.Check(t, is.Len(entries, 0), "build containers left behind")
+		snapshots, err := os.ReadDir(filepath.Join(d.dataRoot, "snapshots"))
+		assert.NilError(t, err)
+		assert.Check(t, is.Len(snapshots, 0), "build snapshots left behind")
+		tmp, err := os.ReadDir(filepath.Join(d.dataRoot, "layers", "tmp"))
+		if err == nil {
+			assert.Check(t, is.Len(tmp, 0), "half-made layers left behind")
+		}
+	})
+
+	t.Run("failed copy leaves no layer", func(t *testing.T) {
+		layersBefore, err := os.ReadDir(filepath.Join(d.dataRoot, "layers"))
+		assert.NilError(t, err)
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{
+			"Dockerfile": "FROM busybox\nCOPY a.txt b.txt /new/\nCOPY sub /bin/sh\n",
+			"a.txt":      "a", "b.txt": "b", "sub/c.txt": "c",
+		})
+		r, err := d.run("build", dir)
+		assert.NilError(t, err)
+		assert.Check(t, r.code != 0)
+		assert.Check(t, is.Contains(r.stderr, "Dockerfile:3: COPY failed:"))
+		layersAfter, err := os.ReadDir(filepath.Join(d.dataRoot, "layers"))
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(len(layersAfter), len(layersBefore)+1),
+			"only the first COPY may add a layer")
+		tmp, err := os.ReadDir(filepath.Join(d.dataRoot, "layers", "tmp"))
+		if err == nil {
+			assert.Check(t, is.Len(tmp, 0), "half-made layers left behind")
+		}
 	})
 
 	t.Run("builder prune", func(t *testing.T) {
