@@ -59,8 +59,8 @@ const (
 	LayerDone                        // the layer is in the store
 )
 
-// maxConcurrentFetches is the number of blobs Ingest fetches at once, the
-// default of dockerd's max-concurrent-downloads.
+// maxConcurrentFetches is the number of layers Ingest fetches and unpacks
+// at once, the default of dockerd's max-concurrent-downloads.
 const maxConcurrentFetches = 3
 
 // Ingest stores an image from its config and layers and returns it. Every
@@ -69,8 +69,8 @@ const maxConcurrentFetches = 3
 // fails with an error wrapping errdefs.ErrInvalidArgument and stores no
 // image. Layers already in the store are not unpacked again.
 //
-// With a manifest, missing blobs are fetched in parallel while earlier
-// layers unpack. Blobs fetched before a failure stay in the content store,
+// With a manifest, missing blobs are fetched and unpacked in parallel and
+// the layers are added to the store in order. Blobs fetched before a failure stay in the content store,
 // so a second attempt does not fetch them again.
 func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 	s.layerLock.RLock()
@@ -93,18 +93,22 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 		progress = func(int, LayerEvent) {}
 	}
 
-	var fetches *blobFetches
+	chains := make([]digest.Digest, len(req.Layers))
+	var chain digest.Digest
+	for i, diffID := range cfg.RootFS.DiffIDs {
+		chain = snapshot.ChainID(chain, diffID)
+		chains[i] = chain
+	}
+
+	var prep *layerPrep
 	if req.Manifest != nil {
 		for _, src := range req.Layers {
 			if err := src.Blob.Digest.Validate(); err != nil {
 				return Image{}, fmt.Errorf("%w: layer blob digest %q: %w", errdefs.ErrInvalidArgument, src.Blob.Digest, err)
 			}
 		}
-		fetchCtx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		defer cancel()
-		fetches = s.fetchBlobs(fetchCtx, cancel, &wg, req.Layers, progress)
+		prep = s.prepareLayers(ctx, req.Layers, chains, progress)
+		defer prep.close()
 	}
 
 	blobs := make([]ocispec.Descriptor, len(req.Layers))
@@ -114,9 +118,8 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 		var blob ocispec.Descriptor
 		var err error
 		if req.Manifest != nil {
-			if err = fetches.result(i); err == nil {
-				blob, err = s.unpackBlob(ctx, parent, want, src.Blob, func(e LayerEvent) { progress(i, e) })
-			}
+			blob = src.Blob
+			err = s.publishPrepared(ctx, prep, i, parent, want, progress)
 		} else {
 			var existed bool
 			blob, existed, err = s.ingestRecompressedLayer(ctx, parent, want, src)
@@ -144,93 +147,160 @@ func (s *Store) Ingest(ctx context.Context, req IngestRequest) (Image, error) {
 	return s.writeRecord(ctx, req.Config, manifest, blobs, cfg.RootFS.DiffIDs, "")
 }
 
-// blobFetches is the state of the blob fetches of one Ingest.
-type blobFetches struct {
-	done []chan error // per layer: the outcome of its fetch
+// layerPrep is the state of the layer preparation of one Ingest: blobs
+// fetched and layers unpacked in parallel, published in order by Ingest.
+type layerPrep struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   []chan preparedLayer // per layer: the outcome of its preparation
 
 	mu    sync.Mutex
-	first error // first failure, which cancelled the other fetches
+	first error // first failure, which cancelled the other preparations
 }
 
-// result waits for the fetch of layer i. When that fetch was cancelled
-// because another one failed, it returns the other failure.
-func (f *blobFetches) result(i int) error {
-	err := <-f.done[i]
-	if err == nil {
-		return nil
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.first != nil {
-		return f.first
-	}
-	return err
+// preparedLayer is the outcome of preparing one layer.
+type preparedLayer struct {
+	staged  *snapshot.StagedLayer // nil when the layer is in the store already
+	existed bool                  // blob and layer were in the store before
+	err     error
 }
 
-// fetchBlobs starts fetching the blobs of layers that the content store
-// lacks, at most maxConcurrentFetches at a time. The first failure cancels
-// the others.
-func (s *Store) fetchBlobs(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, layers []LayerSource, progress func(int, LayerEvent)) *blobFetches {
-	f := &blobFetches{done: make([]chan error, len(layers))}
+// result waits for the preparation of layer i. When it was cancelled
+// because another one failed, the error is the other failure.
+func (p *layerPrep) result(i int) preparedLayer {
+	r := <-p.done[i]
+	if r.err == nil {
+		return r
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.first != nil {
+		r.err = p.first
+	}
+	return r
+}
+
+func (p *layerPrep) fail(err error) {
+	p.mu.Lock()
+	if p.first == nil {
+		p.first = err
+	}
+	p.mu.Unlock()
+	p.cancel()
+}
+
+// close stops the preparations and removes the staged layers that were
+// not published.
+func (p *layerPrep) close() {
+	p.cancel()
+	p.wg.Wait()
+	for _, ch := range p.done {
+		select {
+		case r := <-ch:
+			if r.staged != nil {
+				r.staged.Discard()
+			}
+		default:
+		}
+	}
+}
+
+// prepareLayers starts, for every layer not yet in the store, fetching its
+// blob unless the content store has it and unpacking it into a staging
+// directory, at most maxConcurrentFetches layers at a time. The first
+// failure cancels the others.
+func (s *Store) prepareLayers(ctx context.Context, layers []LayerSource, chains []digest.Digest, progress func(int, LayerEvent)) *layerPrep {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &layerPrep{cancel: cancel, done: make([]chan preparedLayer, len(layers))}
 	slots := make(chan struct{}, maxConcurrentFetches)
 	for i, src := range layers {
-		f.done[i] = make(chan error, 1)
-		if s.cs.Has(src.Blob.Digest) {
-			f.done[i] <- nil
+		p.done[i] = make(chan preparedLayer, 1)
+		hasBlob := s.cs.Has(src.Blob.Digest)
+		_, layerErr := s.ls.Layer(chains[i])
+		if hasBlob && layerErr == nil {
+			p.done[i] <- preparedLayer{existed: true}
 			continue
 		}
-		progress(i, LayerFetching)
-		wg.Add(1)
+		if !hasBlob {
+			progress(i, LayerFetching)
+		}
+		p.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer p.wg.Done()
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
-				f.done[i] <- ctx.Err()
+				p.done[i] <- preparedLayer{err: ctx.Err()}
 				return
 			}
 			defer func() { <-slots }()
 
-			err := s.fetchBlob(ctx, src.Blob, src.Open)
-			if err != nil && ctx.Err() == nil {
-				f.mu.Lock()
-				if f.first == nil {
-					f.first = err
-				}
-				f.mu.Unlock()
-				cancel()
-			} else if err == nil {
-				progress(i, LayerFetched)
+			r := s.prepareLayer(ctx, src.Blob, src.Open, !hasBlob, layerErr == nil, func(e LayerEvent) { progress(i, e) })
+			if r.err != nil && ctx.Err() == nil {
+				p.fail(r.err)
 			}
-			f.done[i] <- err
+			p.done[i] <- r
 		}()
 	}
-	return f
+	return p
 }
 
-// unpackBlob unpacks the stored blob on parent unless that layer exists.
-func (s *Store) unpackBlob(ctx context.Context, parent, diffID digest.Digest, blob ocispec.Descriptor, progress func(LayerEvent)) (ocispec.Descriptor, error) {
-	chain := snapshot.ChainID(parent, diffID)
-	if _, err := s.ls.Layer(chain); err == nil {
-		progress(LayerExists)
-		return blob, nil
+// prepareLayer fetches the blob when fetch is set and, unless the layer
+// exists, unpacks it into a staging directory.
+func (s *Store) prepareLayer(ctx context.Context, blob ocispec.Descriptor, open func(context.Context) (io.ReadCloser, error), fetch, layerExists bool, progress func(LayerEvent)) preparedLayer {
+	if fetch {
+		if err := s.fetchBlob(ctx, blob, open); err != nil {
+			return preparedLayer{err: err}
+		}
+		progress(LayerFetched)
+	}
+	if layerExists {
+		return preparedLayer{}
 	}
 
 	progress(LayerUnpacking)
 	rc, err := s.cs.Open(blob.Digest)
 	if err != nil {
-		return blob, err
+		return preparedLayer{err: err}
 	}
 	defer rc.Close()
-	layer, err := applyTar(s, rc)(ctx, parent, io.Discard)
+	tarStream, err := decompress(rc)
 	if err != nil {
-		return blob, err
+		return preparedLayer{err: err}
 	}
-	if err := s.checkDiffID(ctx, layer, diffID); err != nil {
-		return blob, err
+	defer tarStream.Close()
+	staged, err := s.ls.StageLayer(ctx, tarStream)
+	if err != nil {
+		return preparedLayer{err: err}
 	}
-	progress(LayerDone)
-	return blob, nil
+	return preparedLayer{staged: staged}
+}
+
+// publishPrepared waits for layer i and adds it to the store on parent,
+// after checking that it is the layer the config names.
+func (s *Store) publishPrepared(ctx context.Context, prep *layerPrep, i int, parent, diffID digest.Digest, progress func(int, LayerEvent)) error {
+	r := prep.result(i)
+	switch {
+	case r.err != nil:
+		return r.err
+	case r.existed:
+		progress(i, LayerExists)
+		return nil
+	case r.staged == nil:
+		progress(i, LayerDone) // the blob was fetched, the layer was there
+		return nil
+	}
+	defer r.staged.Discard()
+
+	if r.staged.DiffID != diffID {
+		return fmt.Errorf("%w: layer content has diff ID %s, but the image config names %s",
+			errdefs.ErrInvalidArgument, r.staged.DiffID, diffID)
+	}
+	if _, err := s.ls.PublishStaged(ctx, parent, r.staged); err != nil {
+		return err
+	}
+	progress(i, LayerDone)
+	return nil
 }
 
 // fetchBlob copies the blob that open returns into the content store,

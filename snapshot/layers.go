@@ -28,35 +28,78 @@ func (s *Store) ApplyLayer(ctx context.Context, parent digest.Digest, diff io.Re
 			return Layer{}, fmt.Errorf("apply layer: parent %w", err)
 		}
 	}
+	staged, err := s.StageLayer(ctx, diff)
+	if err != nil {
+		return Layer{}, fmt.Errorf("apply layer on %q: %w", parent, err)
+	}
+	defer staged.Discard()
+	return s.PublishStaged(ctx, parent, staged)
+}
 
+// StagedLayer is a layer unpacked into a temporary directory but not yet in
+// the store. Unpacking does not depend on the parent layer, so several
+// layers of one image can be staged at once and published in order.
+type StagedLayer struct {
+	tmp    string
+	DiffID digest.Digest // sha256 of the whole uncompressed stream
+	size   int64
+}
+
+// StageLayer unpacks the uncompressed OCI layer tar diff into a temporary
+// directory. The caller publishes it with PublishStaged or drops it with
+// Discard. A malformed archive yields an error wrapping
+// errdefs.ErrInvalidArgument.
+func (s *Store) StageLayer(ctx context.Context, diff io.Reader) (*StagedLayer, error) {
 	tmp, err := s.newTempDir()
 	if err != nil {
-		return Layer{}, fmt.Errorf("apply layer: %w", err)
+		return nil, fmt.Errorf("stage layer: %w", err)
 	}
-	defer os.RemoveAll(tmp) //nolint:errcheck // no-op once the layer is published
+	staged := &StagedLayer{tmp: tmp}
+	ok := false
+	defer func() {
+		if !ok {
+			staged.Discard()
+		}
+	}()
 
 	dest := filepath.Join(tmp, "diff")
 	if err := os.Mkdir(dest, 0o755); err != nil {
-		return Layer{}, fmt.Errorf("apply layer: %w", err)
+		return nil, fmt.Errorf("stage layer: %w", err)
 	}
-
 	digester := digest.SHA256.Digester()
 	if err := unpack(ctx, io.TeeReader(diff, digester.Hash()), dest); err != nil {
-		return Layer{}, fmt.Errorf("apply layer on %q: %w", parent, err)
+		return nil, err
 	}
+	if staged.size, err = dirSize(ctx, dest); err != nil {
+		return nil, fmt.Errorf("stage layer: %w", err)
+	}
+	staged.DiffID = digester.Digest()
+	ok = true
+	return staged, nil
+}
 
-	size, err := dirSize(ctx, dest)
-	if err != nil {
-		return Layer{}, fmt.Errorf("apply layer: %w", err)
+// Discard removes the staged layer's files. It does nothing once the layer
+// is published.
+func (l *StagedLayer) Discard() {
+	_ = os.RemoveAll(l.tmp) // no-op once the layer is published
+}
+
+// PublishStaged adds the staged layer to the store on top of parent and
+// returns it. When a layer with the same chain ID exists already, that one
+// is returned and the staged copy stays for Discard.
+func (s *Store) PublishStaged(ctx context.Context, parent digest.Digest, l *StagedLayer) (Layer, error) {
+	if parent != "" {
+		if _, err := s.Layer(parent); err != nil {
+			return Layer{}, fmt.Errorf("publish layer: parent %w", err)
+		}
 	}
-	diffID := digester.Digest()
 	meta := &layerMetadata{
-		ChainID: ChainID(parent, diffID),
-		DiffID:  diffID,
+		ChainID: ChainID(parent, l.DiffID),
+		DiffID:  l.DiffID,
 		Parent:  parent,
-		Size:    size,
+		Size:    l.size,
 	}
-	return s.publishLayer(ctx, tmp, meta)
+	return s.publishLayer(ctx, l.tmp, meta)
 }
 
 // publishLayer makes the complete layer in the temporary directory tmp
