@@ -467,7 +467,12 @@ func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
 		got, ok := c.Config.Labels[k]
 		return ok && (!hasValue || got == v)
 	case "network":
-		return networkName(c) == value
+		for name, att := range c.Networks {
+			if name == value || att.NetworkID == value {
+				return true
+			}
+		}
+		return c.Networks == nil && networkName(c) == value
 	case "health":
 		return value == "none"
 	case "is-task":
@@ -477,7 +482,8 @@ func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
 	return false
 }
 
-// networkName is the name of the network c is attached to.
+// networkName is the name of the network in c's network mode, for records
+// written before Container.Networks existed.
 func networkName(c *ctr.Container) string {
 	mode := string(c.HostConfig.NetworkMode)
 	if mode == "" || mode == "default" {

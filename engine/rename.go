@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth-engine/berth/internal/log"
+	"github.com/berth-engine/berth/network"
 )
 
 // ContainerRename gives a container a new name, which must be valid and
@@ -45,6 +46,16 @@ func (e *Engine) ContainerRename(ctx context.Context, ref, newName string) error
 		}
 		c.Unlock()
 		return fmt.Errorf("save container %s: %w", c.ID, err)
+	}
+	// The embedded DNS server answers for the new name at once.
+	for name, att := range c.Networks {
+		if !att.IPAddress.IsValid() || name == network.BridgeNetwork {
+			continue
+		}
+		att.DNSNames = dnsNames(c, att.Aliases)
+		if err := e.network.SetDNSNames(c.ID, att.NetworkID, att.DNSNames); err != nil {
+			log.FromContext(ctx).Warn("update DNS names after rename", log.KeyContainer, c.ID, log.Err(err))
+		}
 	}
 	c.Unlock()
 

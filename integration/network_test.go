@@ -156,7 +156,13 @@ func TestUserDefinedNetworks(t *testing.T) {
 		}
 		assert.Check(t, is.Equal(web2IP, subnets[0].Addr().Next().Next().Next().Next().Next().Next().String()))
 
-		out, ok := lookup(d, "client", "nosuchname.invalid")
+		_, errOut, err = d.docker("rename", "web2", "webtwo")
+		assert.NilError(t, err, errOut)
+		out, ok := lookup(d, "client", "webtwo")
+		assert.Check(t, ok, out)
+		assert.Check(t, is.DeepEqual(nslookupAddrs(out), []string{web2IP}))
+
+		out, ok = lookup(d, "client", "nosuchname.invalid")
 		assert.Check(t, !ok, "nslookup of a missing name succeeded: %s", out)
 
 		resolv, errOut, err := d.docker("exec", "client", "cat", "/etc/resolv.conf")

@@ -402,3 +402,22 @@ func (m *Manager) detachUserLocked(ctx context.Context, containerID string) []er
 	m.stopDNSLocked(containerID)
 	return errs
 }
+
+// SetDNSNames replaces the names the embedded DNS server answers for the
+// container's endpoint on a user-defined network, for example after a
+// rename. A missing endpoint is ignored.
+func (m *Manager) SetDNSNames(containerID, networkID string, names []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	n, ok := m.user[networkID]
+	if !ok {
+		return nil
+	}
+	ep, ok := n.Endpoints[containerID]
+	if !ok {
+		return nil
+	}
+	ep.DNSNames = slices.Clone(names)
+	return m.saveUserNetworksLocked()
+}
