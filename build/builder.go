@@ -137,6 +137,9 @@ type Options struct {
 	// Pull pulls every FROM image that is not a stage or scratch, even
 	// when the store has it.
 	Pull bool
+	// Puller, when set, pulls for this build instead of the builder's
+	// Puller, for example with the client's registry credentials.
+	Puller Puller
 	// Target is the name of the last stage to build; "" builds all.
 	Target string
 	// Quiet suppresses the progress output: only the image ID is written.

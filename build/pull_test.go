@@ -85,3 +85,13 @@ func TestNoPullerMissingBase(t *testing.T) {
 		Options{Pull: true}, &bytes.Buffer{})
 	assert.Assert(t, err != nil)
 }
+
+func TestPullOptionsPullerWins(t *testing.T) {
+	b, store, defaultPuller := newPullingBuilder(t)
+	perBuild := &fakePuller{t: t, store: store}
+	_, err := b.Build(context.Background(), contextTar(t, map[string]string{"Dockerfile": "FROM alpine:3\n"}),
+		Options{Puller: perBuild}, &bytes.Buffer{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(defaultPuller.pulls, 0))
+	assert.Check(t, is.DeepEqual(perBuild.pulls, []string{"alpine:3"}))
+}

@@ -515,14 +515,18 @@ func (r *buildRun) copyFromImage(ctx context.Context, from string) (image.Image,
 // image first when forcePull is set, or when the store lacks it, if the
 // builder has a Puller and name is a reference rather than an image ID.
 func (r *buildRun) storeImage(ctx context.Context, name string, forcePull bool) (image.Image, error) {
-	pullable := r.builder.puller != nil && isPullable(name)
+	puller := r.opts.Puller
+	if puller == nil {
+		puller = r.builder.puller
+	}
+	pullable := puller != nil && isPullable(name)
 	if !forcePull || !pullable {
 		img, err := r.builder.images.Get(ctx, name)
 		if err == nil || !errdefs.IsNotFound(err) || !pullable {
 			return img, err
 		}
 	}
-	if err := r.builder.puller.PullImage(ctx, name, r.out); err != nil {
+	if err := puller.PullImage(ctx, name, r.out); err != nil {
 		return image.Image{}, err
 	}
 	return r.builder.images.Get(ctx, name)

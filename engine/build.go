@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/distribution/reference"
 	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/berth-engine/berth/api/server"
 	"github.com/berth-engine/berth/build"
+	"github.com/berth-engine/berth/distribution"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/internal/log"
 )
@@ -37,6 +39,7 @@ func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writ
 		Labels:      req.Labels,
 		NoCache:     req.NoCache,
 		Pull:        req.Pull,
+		Puller:      buildPuller{engine: e, auths: req.AuthConfigs},
 		Target:      req.Target,
 		Quiet:       req.Quiet,
 		NetworkMode: req.NetworkMode,
@@ -51,13 +54,22 @@ func (e *Engine) Build(ctx context.Context, req server.BuildRequest, out io.Writ
 	return img.ID.String(), nil
 }
 
-// PullImage pulls an image a build names, writing the pull's status
-// lines to out without the per-layer progress bars.
-//
-// NOTE: the pull is anonymous because the build request's registry
-// credentials (X-Registry-Config) are not passed to the builder.
+// PullImage pulls an image a build names without credentials. It is the
+// builder's default Puller.
 func (e *Engine) PullImage(ctx context.Context, ref string, out io.Writer) error {
-	return e.ImagePull(ctx, ref, "", registry.AuthConfig{}, func(m jsonstream.Message) error {
+	return buildPuller{engine: e}.PullImage(ctx, ref, out)
+}
+
+// buildPuller pulls for one build with the credentials its client sent.
+type buildPuller struct {
+	engine *Engine
+	auths  map[string]registry.AuthConfig
+}
+
+// PullImage pulls ref with the credentials for its registry, writing the
+// pull's status lines to out without the per-layer progress bars.
+func (p buildPuller) PullImage(ctx context.Context, ref string, out io.Writer) error {
+	return p.engine.ImagePull(ctx, ref, "", p.authFor(ref), func(m jsonstream.Message) error {
 		if m.Progress != nil || m.Status == "" {
 			return nil
 		}
@@ -68,6 +80,30 @@ func (e *Engine) PullImage(ctx context.Context, ref string, out io.Writer) error
 		_, err := fmt.Fprintln(out, m.Status)
 		return err
 	})
+}
+
+// authFor returns the credentials for ref's registry. Docker clients key
+// Docker Hub as "https://index.docker.io/v1/" and other registries by host,
+// sometimes with a scheme.
+func (p buildPuller) authFor(ref string) registry.AuthConfig {
+	if len(p.auths) == 0 {
+		return registry.AuthConfig{}
+	}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return registry.AuthConfig{}
+	}
+	domain := reference.Domain(named)
+	keys := []string{domain, "https://" + domain, "http://" + domain}
+	if domain == "docker.io" {
+		keys = append([]string{distribution.IndexServer, "index.docker.io", "registry-1.docker.io"}, keys...)
+	}
+	for _, key := range keys {
+		if auth, ok := p.auths[key]; ok {
+			return auth
+		}
+	}
+	return registry.AuthConfig{}
 }
 
 // BuildCachePrune empties the build cache.

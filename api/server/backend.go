@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 )
 
@@ -220,7 +221,10 @@ type ImageBackend interface {
 
 // BuildRequest is the decoded query of POST /build.
 type BuildRequest struct {
-	Context     io.Reader // tar stream, possibly compressed
+	Context io.Reader // tar stream, possibly compressed
+	// AuthConfigs are the X-Registry-Config credentials by registry, for
+	// pulling the images the build names.
+	AuthConfigs map[string]registry.AuthConfig
 	Dockerfile  string
 	Tags        []string
 	BuildArgs   map[string]*string

@@ -2,17 +2,21 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berth-engine/berth/internal/log"
 )
@@ -32,6 +36,7 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request, _ map[string]
 		return err
 	}
 	req.Context = r.Body
+	req.AuthConfigs = decodeBuildAuth(r.Context(), r.Header.Get(buildAuthHeader))
 
 	out := &buildOutput{w: w}
 	var progress io.Writer = out
@@ -82,6 +87,25 @@ func (s *Server) postBuildPrune(w http.ResponseWriter, r *http.Request, _ map[st
 		report.CachesDeleted = []string{}
 	}
 	return writeJSON(w, http.StatusOK, report)
+}
+
+// buildAuthHeader carries the client's registry credentials for a build:
+// base64url JSON of a map from registry address to credentials.
+const buildAuthHeader = "X-Registry-Config"
+
+// decodeBuildAuth decodes the X-Registry-Config header. Like Docker Engine,
+// it builds without credentials when the header is malformed.
+func decodeBuildAuth(ctx context.Context, header string) map[string]registry.AuthConfig {
+	if header == "" {
+		return nil
+	}
+	var auths map[string]registry.AuthConfig
+	decoder := json.NewDecoder(base64.NewDecoder(base64.URLEncoding, strings.NewReader(header)))
+	if err := decoder.Decode(&auths); err != nil {
+		log.FromContext(ctx).Warn("ignoring invalid X-Registry-Config header", log.Err(err))
+		return nil
+	}
+	return auths
 }
 
 func parseBuildRequest(q url.Values) (BuildRequest, error) {

@@ -69,6 +69,31 @@ func (c *CLI) RegistryAuth(ref string) (string, error) {
 	})
 }
 
+// AllRegistryAuths returns the stored credentials of every registry, keyed
+// as the config file keys them, for the X-Registry-Config header of a
+// build, which may pull from any registry.
+func (c *CLI) AllRegistryAuths() (map[string]registry.AuthConfig, error) {
+	cf, err := c.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := cf.GetAllCredentials()
+	if err != nil {
+		return nil, fmt.Errorf("read stored credentials: %w", err)
+	}
+	auths := make(map[string]registry.AuthConfig, len(stored))
+	for key, a := range stored {
+		auths[key] = registry.AuthConfig{
+			Username:      a.Username,
+			Password:      a.Password,
+			ServerAddress: a.ServerAddress,
+			IdentityToken: a.IdentityToken,
+			RegistryToken: a.RegistryToken,
+		}
+	}
+	return auths, nil
+}
+
 // EncodeAuth encodes auth for the X-Registry-Auth header: base64url JSON.
 func EncodeAuth(auth registry.AuthConfig) (string, error) {
 	data, err := json.Marshal(auth)

@@ -88,7 +88,11 @@ func runBuild(ctx context.Context, c *cli.CLI, opts *buildOptions, contextPath s
 	if err != nil {
 		return err
 	}
-	result, err := apiClient.ImageBuild(ctx, buildCtx.body, buildRequest(opts, buildCtx.dockerfile))
+	request := buildRequest(opts, buildCtx.dockerfile)
+	if request.AuthConfigs, err = c.AllRegistryAuths(); err != nil {
+		return err
+	}
+	result, err := apiClient.ImageBuild(ctx, buildCtx.body, request)
 	if err != nil {
 		return err
 	}
