@@ -135,3 +135,17 @@ func TestCopyLinkIgnoresParent(t *testing.T) {
 	assert.Check(t, is.Equal(findEntry(t, second, "lib/a.txt").body, "a"),
 		"a --link layer does not follow symlinks of the parent image")
 }
+
+func TestOnbuildHeredocTrigger(t *testing.T) {
+	b, _, runner := newTestBuilder(t)
+	ctx := context.Background()
+	parent := "FROM busybox\nONBUILD RUN <<EOF\necho triggered\nEOF\n"
+	_, err := b.Build(ctx, contextTar(t, map[string]string{"Dockerfile": parent}), Options{Tags: []string{"parent"}}, &bytes.Buffer{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(runner.requests, 0))
+
+	_, err = b.Build(ctx, contextTar(t, map[string]string{"Dockerfile": "FROM parent\n"}), Options{}, &bytes.Buffer{})
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(runner.requests, 1))
+	assert.Check(t, is.DeepEqual(runner.requests[0].Cmd, []string{"/bin/sh", "-c", "echo triggered\n"}))
+}
