@@ -71,7 +71,7 @@ func (e *Engine) resolveNetwork(ref string) (networkRef, error) {
 	case 0:
 		return networkRef{}, fmt.Errorf("network %s not found: %w", ref, errdefs.ErrNotFound)
 	default:
-		return networkRef{}, fmt.Errorf("network %s is ambiguous (%d matches found on name): %w",
+		return networkRef{}, fmt.Errorf("network %s is ambiguous (%d matches found based on ID prefix): %w",
 			ref, len(found), errdefs.ErrInvalidArgument)
 	}
 }
@@ -541,10 +541,8 @@ func (e *Engine) NetworkCreate(ctx context.Context, req server.NetworkCreateRequ
 		return mobynet.CreateResponse{}, fmt.Errorf("config-only, config-from and ingress networks are not supported by berth: %w",
 			errdefs.ErrNotImplemented)
 	}
-	if _, err := e.resolveNetwork(req.Name); err == nil {
-		if n, _ := e.resolveNetwork(req.Name); n.Name == req.Name {
-			return mobynet.CreateResponse{}, fmt.Errorf("network with name %s already exists: %w", req.Name, errdefs.ErrConflict)
-		}
+	if n, err := e.resolveNetwork(req.Name); err == nil && n.Name == req.Name {
+		return mobynet.CreateResponse{}, fmt.Errorf("network with name %s already exists: %w", req.Name, errdefs.ErrConflict)
 	}
 
 	create := network.CreateRequest{Name: req.Name, Internal: req.Internal, Labels: req.Labels, Options: req.Options}

@@ -2,7 +2,10 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -180,4 +183,38 @@ func TestUserNetworkRestore(t *testing.T) {
 	assert.Check(t, is.Equal(nftTable(t, "berth-"+cfg.Bridge+"u"), ""))
 	_, ok = m.UserNetwork(n.ID)
 	assert.Check(t, !ok)
+}
+
+func TestUserNetworkForeignForwardChain(t *testing.T) {
+	testutil.Requires(t, testutil.Root, testutil.Busybox)
+	cfg := testConfig(t)
+	cfg.forwardTable = cfg.Table + "-filter"
+	ctx := context.Background()
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "ip", cfg.forwardTable).Run() })
+	m := newTestManager(t, cfg)
+	n := createTestNetwork(t, m, "guarded", false)
+
+	// Stand in for Docker's "ip filter FORWARD" chain with policy drop, created
+	// after the network so that Connect has to find it. With br_netfilter
+	// loaded, traffic between ports of one bridge passes it too.
+	nft := exec.Command("nft", "-f", "-")
+	nft.Stdin = strings.NewReader(fmt.Sprintf("table ip %s {\nchain FORWARD {\n"+
+		"type filter hook forward priority filter; policy accept;\n"+
+		"iifname %q drop\noifname %q drop\n}\n}\n", cfg.forwardTable, n.Bridge, n.Bridge))
+	out, err := nft.CombinedOutput()
+	assert.NilError(t, err, string(out))
+
+	a, err := m.Connect(ctx, ConnectRequest{ContainerID: "guard-a", NetworkID: n.ID})
+	assert.NilError(t, err)
+	b, err := m.Connect(ctx, ConnectRequest{ContainerID: "guard-b", NetworkID: n.ID})
+	assert.NilError(t, err)
+	tag := `comment "berth bridge ` + n.Bridge + `"`
+	assert.Check(t, is.Equal(strings.Count(nftTable(t, cfg.forwardTable), tag), 2))
+	assert.Check(t, ping(a.NetNSPath, b.Address.Addr()))
+
+	assert.NilError(t, m.Detach(ctx, "guard-a"))
+	assert.NilError(t, m.Detach(ctx, "guard-b"))
+	assert.NilError(t, m.RemoveNetwork(ctx, n.ID))
+	listing := nftTable(t, cfg.forwardTable)
+	assert.Check(t, !strings.Contains(listing, tag), listing)
 }
