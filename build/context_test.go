@@ -4,10 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"os"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -75,7 +77,7 @@ func TestReadContextEntries(t *testing.T) {
 
 	b := tree.lookup("a/b.txt")
 	assert.Assert(t, b != nil)
-	data, err := os.ReadFile(b.content)
+	data, err := b.content.readAll()
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(string(data), "b"))
 
@@ -178,4 +180,37 @@ func TestApplyIgnore(t *testing.T) {
 			assert.Check(t, is.DeepEqual(names, tc.want))
 		})
 	}
+}
+
+func TestBlobStoreMemoryAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	blobs := &blobStore{dir: dir}
+
+	small, sum, err := blobs.write(strings.NewReader("small"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(small.path, ""), "small content stays in memory")
+	assert.Check(t, is.Equal(sum, digest.FromString("small").Encoded()))
+
+	bigData := strings.Repeat("x", maxMemoryBlob+1)
+	big, bigSum, err := blobs.write(strings.NewReader(bigData))
+	assert.NilError(t, err)
+	assert.Check(t, big.path != "", "large content goes to a file")
+	assert.Check(t, is.Equal(bigSum, digest.FromString(bigData).Encoded()))
+	data, err := big.readAll()
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(data), bigData))
+	size, err := big.size()
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(size, int64(len(bigData))))
+
+	blobs.inMemory = maxMemoryBlobs
+	spilled, _, err := blobs.write(strings.NewReader("small"))
+	assert.NilError(t, err)
+	assert.Check(t, spilled.path != "", "content goes to files once the memory budget is used")
+	reader, err := spilled.open()
+	assert.NilError(t, err)
+	defer reader.Close()
+	got, err := io.ReadAll(reader)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(got), "small"))
 }

@@ -30,8 +30,8 @@ type fsNode struct {
 	// linkTarget is, for a hard link read from an image layer, the regular
 	// file in the same layer whose content it shares.
 	linkTarget string
-	// content is the file holding a regular file's data; "" until loaded.
-	content string
+	// content is a regular file's data; nil until loaded.
+	content *blob
 	// sum is the hex sha256 of the content; "" until computed.
 	sum string
 }

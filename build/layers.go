@@ -254,7 +254,7 @@ func (t *imageTree) load(ctx context.Context, blobs *blobStore, nodes []*fsNode)
 	// want maps layer index -> path in that layer's tar -> nodes needing it.
 	want := map[int]map[string][]*fsNode{}
 	for _, n := range nodes {
-		if n.hdr.Typeflag != tar.TypeReg || n.content != "" {
+		if n.hdr.Typeflag != tar.TypeReg || n.content != nil {
 			continue
 		}
 		name := n.hdr.Name

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -167,7 +166,7 @@ func (w *layerWriter) writeNode(n *fsNode, target string, o *owner) error {
 		return w.writeHeader(&hdr, nil)
 	}
 
-	f, err := os.Open(n.content)
+	f, err := n.content.open()
 	if err != nil {
 		return fmt.Errorf("open content of %s: %w", n.hdr.Name, err)
 	}
@@ -238,8 +237,8 @@ func (w *layerWriter) copyFile(src *fsNode, target string, o *owner) error {
 
 // isArchive reports whether the file at name is a tar archive, possibly
 // compressed, which ADD extracts.
-func isArchive(name string) bool {
-	f, err := os.Open(name)
+func isArchive(content *blob) bool {
+	f, err := content.open()
 	if err != nil {
 		return false
 	}
@@ -256,8 +255,8 @@ func isArchive(name string) bool {
 // extractArchive writes the entries of the tar archive (possibly
 // compressed) at name below dest, keeping their owners, as ADD does.
 // Entries leading above dest are rejected. Whiteout entries are skipped.
-func (w *layerWriter) extractArchive(name, displayName, dest string) error {
-	f, err := os.Open(name)
+func (w *layerWriter) extractArchive(content *blob, displayName, dest string) error {
+	f, err := content.open()
 	if err != nil {
 		return err
 	}

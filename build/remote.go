@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -74,19 +73,19 @@ func fetchURL(ctx context.Context, client *http.Client, blobs *blobStore, rawURL
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		modTime = lm.UTC()
 	}
-	info, err := os.Stat(content)
+	size, err := content.size()
 	if err != nil {
 		return copySource{}, err
 	}
-	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: info.Size(), ModTime: modTime}
+	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: size, ModTime: modTime}
 	return copySource{name: name, node: &fsNode{hdr: hdr, content: content, sum: sum}, inline: true, url: rawURL}, nil
 }
 
-func fileDigest(name string, algorithm digest.Algorithm) (digest.Digest, error) {
+func fileDigest(content *blob, algorithm digest.Algorithm) (digest.Digest, error) {
 	if !algorithm.Available() {
 		return "", fmt.Errorf("ADD failed: unsupported checksum algorithm %s: %w", algorithm, errdefs.ErrInvalidArgument)
 	}
-	f, err := os.Open(name)
+	f, err := content.open()
 	if err != nil {
 		return "", err
 	}

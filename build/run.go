@@ -574,7 +574,7 @@ func (r *buildRun) readImageFile(ctx context.Context, tree *imageTree, name stri
 	if err := tree.load(ctx, r.blobs, []*fsNode{n}); err != nil {
 		return nil, err
 	}
-	return os.ReadFile(n.content)
+	return n.content.readAll()
 }
 
 // createWithLayer streams the layer that write produces into a new image.

@@ -3,7 +3,6 @@ package build
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,7 +79,7 @@ COPY --from=busybox /etc/passwd /copied
 	assert.Assert(t, copied != nil)
 	blobs := &blobStore{dir: t.TempDir()}
 	assert.NilError(t, tree.load(ctx, blobs, []*fsNode{copied}))
-	data, err := os.ReadFile(copied.content)
+	data, err := copied.content.readAll()
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(string(data), "app:x:1000"))
 
