@@ -122,12 +122,7 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 // checkHostConfig rejects the options berth cannot honour yet, so that a
 // user never gets a container that silently ignores them.
 func checkHostConfig(hc *container.HostConfig) error {
-	// NOTE: network modes other than container:ID are checked against the
-	// networks in setupNetworks.
-	if mode := string(hc.NetworkMode); strings.HasPrefix(mode, "container:") {
-		return fmt.Errorf("network mode %q is not supported; use bridge, host, none or a network name: %w",
-			mode, errdefs.ErrNotImplemented)
-	}
+	// The network mode is checked against the networks in setupNetworks.
 	// TODO: volumes, bind mounts and tmpfs mounts are not implemented; they
 	// are rejected so that no container silently runs without its data.
 	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.Tmpfs) > 0 || len(hc.VolumesFrom) > 0 {

@@ -21,6 +21,9 @@ func (e *Engine) writeEtcFiles(c *ctr.Container) error {
 	dir := e.containers.Dir(c.ID)
 	hostname := c.Config.Hostname
 	mode := primaryNetwork(c)
+	if target, ok := strings.CutPrefix(mode, "container:"); ok {
+		return e.copyEtcFiles(c, target)
+	}
 	if mode == network.HostNetwork {
 		if h, err := os.Hostname(); err == nil {
 			hostname = h
@@ -204,4 +207,23 @@ func buildResolvConf(data []byte, hostNetwork, embeddedDNS bool, servers, search
 		out.WriteString(line + "\n")
 	}
 	return []byte(out.String())
+}
+
+// copyEtcFiles gives a container in network mode container:TARGET the
+// hosts, hostname and resolv.conf files of TARGET, as Docker Engine does.
+func (e *Engine) copyEtcFiles(c *ctr.Container, target string) error {
+	t, err := e.get(target)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {
+		data, err := os.ReadFile(filepath.Join(e.containers.Dir(t.ID), name))
+		if err != nil {
+			return fmt.Errorf("read %s of container %s: %w", name, t.ID, err)
+		}
+		if err := atomicfile.WriteFile(filepath.Join(e.containers.Dir(c.ID), name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s of container %s: %w", name, c.ID, err)
+		}
+	}
+	return nil
 }

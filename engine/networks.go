@@ -90,9 +90,8 @@ func primaryNetwork(c *ctr.Container) string {
 // settings of the create request into c.Networks.
 func (e *Engine) setupNetworks(c *ctr.Container, nc *mobynet.NetworkingConfig) error {
 	mode := primaryNetwork(c)
-	if strings.HasPrefix(mode, "container:") {
-		return fmt.Errorf("network mode %q is not supported; use bridge, host, none or a network name: %w",
-			mode, errdefs.ErrNotImplemented)
+	if target, ok := strings.CutPrefix(mode, "container:"); ok {
+		return e.setupSharedNetwork(c, target, nc)
 	}
 	var endpoints map[string]*mobynet.EndpointSettings
 	if nc != nil {
@@ -137,6 +136,52 @@ func (e *Engine) setupNetworks(c *ctr.Container, nc *mobynet.NetworkingConfig) e
 		}
 	}
 	return nil
+}
+
+// setupSharedNetwork checks the options of a container in network mode
+// container:TARGET, which joins the network namespace of TARGET and has no networks of its
+// own. The options that Docker Engine rejects in this mode are rejected.
+func (e *Engine) setupSharedNetwork(c *ctr.Container, target string, nc *mobynet.NetworkingConfig) error {
+	// TARGET is looked up at start, because it only needs to exist and run
+	// then. A not-found error here would make Docker's CLI try to pull the
+	// image.
+	if target == "" {
+		return fmt.Errorf("invalid network mode container: missing container name or ID: %w", errdefs.ErrInvalidArgument)
+	}
+	hc := c.HostConfig
+	switch {
+	case c.Config.Hostname != "" && c.Config.Hostname != c.ID[:12]:
+		return fmt.Errorf("conflicting options: hostname and the network mode: %w", errdefs.ErrInvalidArgument)
+	case len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0:
+		return fmt.Errorf("conflicting options: dns and the network mode: %w", errdefs.ErrInvalidArgument)
+	case len(hc.ExtraHosts) > 0:
+		return fmt.Errorf("conflicting options: custom host-to-IP mapping and the network mode: %w", errdefs.ErrInvalidArgument)
+	case len(hc.PortBindings) > 0 || hc.PublishAllPorts:
+		return fmt.Errorf("conflicting options: port publishing and the container type network mode: %w", errdefs.ErrInvalidArgument)
+	case len(hc.Links) > 0:
+		return fmt.Errorf("conflicting options: container type network can't be used with links: %w", errdefs.ErrInvalidArgument)
+	case nc != nil && len(nc.EndpointsConfig) > 0:
+		return fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w",
+			errdefs.ErrInvalidArgument)
+	}
+	c.Networks = map[string]*ctr.NetworkAttachment{}
+	return nil
+}
+
+// sharedNetNS returns the hostname and the network namespace of the running
+// container that a container in network mode container:TARGET joins.
+func (e *Engine) sharedNetNS(target string) (hostname, nsPath string, err error) {
+	t, err := e.get(target)
+	if err != nil {
+		return "", "", err
+	}
+	t.Lock()
+	defer t.Unlock()
+	if !t.State.IsRunning() || t.State.Pid <= 0 {
+		return "", "", fmt.Errorf("cannot join network namespace of a non running container: %s: %w",
+			t.ID, errdefs.ErrConflict)
+	}
+	return t.Config.Hostname, fmt.Sprintf("/proc/%d/ns/net", t.State.Pid), nil
 }
 
 // addAttachment checks the endpoint settings for network n and records
@@ -187,7 +232,10 @@ func (e *Engine) addAttachment(c *ctr.Container, n networkRef, s *mobynet.Endpoi
 func (e *Engine) attachments(c *ctr.Container) map[string]*ctr.NetworkAttachment {
 	if c.Networks == nil {
 		mode := primaryNetwork(c)
-		c.Networks = map[string]*ctr.NetworkAttachment{mode: {NetworkID: e.network.PredefinedID(mode)}}
+		c.Networks = map[string]*ctr.NetworkAttachment{}
+		if !strings.HasPrefix(mode, "container:") {
+			c.Networks[mode] = &ctr.NetworkAttachment{NetworkID: e.network.PredefinedID(mode)}
+		}
 	}
 	return c.Networks
 }
@@ -248,6 +296,18 @@ func (e *Engine) connect(ctx context.Context, c *ctr.Container) (string, error) 
 		return "", nil
 	case network.NoneNetwork:
 		return "none", nil
+	}
+	if target, ok := strings.CutPrefix(mode, "container:"); ok {
+		hostname, nsPath, err := e.sharedNetNS(target)
+		if err != nil {
+			return "", err
+		}
+		// The container takes the hostname of the one whose network it
+		// shares, as in Docker.
+		c.Lock()
+		c.Config.Hostname = hostname
+		c.Unlock()
+		return nsPath, nil
 	}
 	primary, err := e.resolveNetwork(mode)
 	if err != nil {
@@ -424,8 +484,8 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref string, req mobynet.Con
 	mode := primaryNetwork(c)
 	e.attachments(c)
 	c.Unlock()
-	if mode == network.HostNetwork || mode == network.NoneNetwork {
-		return fmt.Errorf("container cannot be disconnected from host network or connected to host network: %w",
+	if mode == network.HostNetwork || mode == network.NoneNetwork || strings.HasPrefix(mode, "container:") {
+		return fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w",
 			errdefs.ErrPermissionDenied)
 	}
 

@@ -328,6 +328,20 @@ func TestUserDefinedNetworks(t *testing.T) {
 		assert.Check(t, strings.HasPrefix(out, "NETWORK ID"), out)
 	})
 
+	t.Run("container network mode", func(t *testing.T) {
+		out, errOut, err := d.docker("run", "--rm", "--network", "container:web", "busybox",
+			"sh", "-c", "hostname; nc -w 3 127.0.0.1 8080")
+		assert.NilError(t, err, errOut)
+		assert.Check(t, is.Equal(out, "webhost\nhello\n"))
+
+		_, errOut, err = d.docker("run", "--rm", "--network", "container:web", "-p", "80", "busybox", "true")
+		assert.Check(t, err != nil)
+		assert.Check(t, is.Contains(errOut, "conflicting options: port publishing and the container type network mode"))
+		_, errOut, err = d.docker("run", "--network", "container:nosuch", "busybox", "true")
+		assert.Check(t, err != nil)
+		assert.Check(t, is.Contains(errOut, "nosuch"))
+	})
+
 	t.Run("berth network commands", func(t *testing.T) {
 		bridge := "bn" + randomHex(4)
 		t.Cleanup(func() {

@@ -20,10 +20,16 @@ import (
 // namespace at nsPath.
 func queryDNS(t *testing.T, nsPath, name string, qtype uint16) *dns.Msg {
 	t.Helper()
+	return queryDNSOver(t, "udp4", nsPath, name, qtype)
+}
+
+// queryDNSOver is queryDNS over "udp4" or "tcp4".
+func queryDNSOver(t *testing.T, transport, nsPath, name string, qtype uint16) *dns.Msg {
+	t.Helper()
 	var reply *dns.Msg
 	var queryErr error
 	runInNetNS(t, nsPath, func() error {
-		conn, err := net.Dial("udp4", net.JoinHostPort(DNSAddress, "53"))
+		conn, err := net.Dial(transport, net.JoinHostPort(DNSAddress, "53"))
 		if err != nil {
 			queryErr = err
 			return nil
@@ -93,6 +99,11 @@ func TestUserNetworkDNS(t *testing.T) {
 	assert.Check(t, is.DeepEqual(answerAddrs(reply), []string{b.Address.Addr().String()}))
 	reply = queryDNS(t, a.NetNSPath, "API.front", dns.TypeA)
 	assert.Check(t, is.DeepEqual(answerAddrs(reply), []string{b.Address.Addr().String()}))
+	reply = queryDNSOver(t, "tcp4", a.NetNSPath, "api", dns.TypeA)
+	assert.Check(t, is.DeepEqual(answerAddrs(reply), []string{b.Address.Addr().String()}))
+	reply = queryDNS(t, a.NetNSPath, "api", dns.TypeAAAA)
+	assert.Check(t, is.Equal(reply.Rcode, dns.RcodeSuccess))
+	assert.Check(t, is.Len(reply.Answer, 0))
 
 	first := answerAddrs(queryDNS(t, a.NetNSPath, "shared", dns.TypeA))
 	second := answerAddrs(queryDNS(t, a.NetNSPath, "shared", dns.TypeA))
