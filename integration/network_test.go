@@ -259,6 +259,20 @@ func TestUserDefinedNetworks(t *testing.T) {
 		assert.NilError(t, err, errOut)
 		assert.Check(t, is.Equal(out, "1\n"))
 
+		// The default bridge joins the running container's namespace too.
+		_, errOut, err = d.docker("network", "connect", "bridge", "late")
+		assert.NilError(t, err, errOut)
+		bridgeIP := containerIP(t, d, "late", "bridge")
+		assert.Check(t, d.bip.Masked().Contains(netip.MustParseAddr(bridgeIP)), "address %s", bridgeIP)
+		out, errOut, err = d.docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge")
+		assert.NilError(t, err, errOut)
+		assert.Check(t, is.Contains(out, "late"))
+		_, errOut, err = d.docker("network", "disconnect", "bridge", "late")
+		assert.NilError(t, err, errOut)
+		got, err = dial(d, "late", "127.0.0.1")
+		assert.Check(t, err)
+		assert.Check(t, is.Equal(got, "hello\n"))
+
 		// A stopped container gets the network when it starts.
 		_, errOut, err = d.docker("create", "--name", "sleeper", "--network", "back", "busybox", "sleep", "600")
 		assert.NilError(t, err, errOut)
