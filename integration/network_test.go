@@ -356,6 +356,27 @@ func TestUserDefinedNetworks(t *testing.T) {
 		assert.Check(t, is.Contains(errOut, "nosuch"))
 	})
 
+	t.Run("hosts file entries", func(t *testing.T) {
+		_, errOut, err := d.docker("run", "-d", "--name", "linked", "busybox", "sleep", "600")
+		assert.NilError(t, err, errOut)
+		linkedIP := containerIP(t, d, "linked", "bridge")
+		linkedID, _, err := d.docker("inspect", "-f", "{{.Id}}", "linked")
+		assert.NilError(t, err)
+
+		out, errOut, err := d.docker("run", "--rm", "--link", "linked:db", "--add-host", "h1:192.0.2.7",
+			"--hostname", "linker", "busybox", "cat", "/etc/hosts")
+		assert.NilError(t, err, errOut)
+		assert.Check(t, is.Contains(out, "192.0.2.7\th1\n"))
+		assert.Check(t, is.Contains(out, linkedIP+"\tdb "+linkedID[:12]+" linked\n"))
+		assert.Check(t, is.Contains(out, "\tlinker\n"))
+
+		out, errOut, err = d.docker("run", "--rm", "--dns", "192.0.2.53", "--dns-option", "ndots:2",
+			"busybox", "cat", "/etc/resolv.conf")
+		assert.NilError(t, err, errOut)
+		assert.Check(t, is.Contains(out, "nameserver 192.0.2.53\n"))
+		assert.Check(t, is.Contains(out, "options ndots:2\n"))
+	})
+
 	t.Run("berth network commands", func(t *testing.T) {
 		bridge := "bn" + randomHex(4)
 		t.Cleanup(func() {
