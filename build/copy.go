@@ -67,6 +67,12 @@ func copyRequestOf(cmd instructions.Command) (copyRequest, error) {
 		if err != nil {
 			return copyRequest{}, err
 		}
+		onlyURLs := len(c.SourceContents) == 0 && len(c.SourcePaths) > 0 &&
+			!slices.ContainsFunc(c.SourcePaths, func(p string) bool { return !isURL(p) })
+		if c.Checksum != "" && !onlyURLs {
+			return copyRequest{}, fmt.Errorf("ADD failed: checksum can't be specified for non-HTTP(S) sources: %w",
+				errdefs.ErrInvalidArgument)
+		}
 		unpack := c.Unpack == nil || *c.Unpack
 		return copyRequest{
 			command: "ADD", sources: c.SourcePaths, dest: c.DestPath, chown: c.Chown, unpack: unpack,

@@ -80,6 +80,11 @@ func TestAddURLErrors(t *testing.T) {
 			want: []string{`invalid checksum "sha256:zz"`},
 		},
 		{
+			name: "checksum on a local file",
+			line: "ADD --checksum=" + wrong.String() + " a.txt /a",
+			want: []string{"checksum can't be specified for non-HTTP(S) sources"},
+		},
+		{
 			name: "not found",
 			line: "ADD " + srv.URL + "/missing /a",
 			want: []string{"404 Not Found"},
