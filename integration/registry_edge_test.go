@@ -729,52 +729,6 @@ func newTestCA(t *testing.T, ip net.IP) *testCA {
 	return ca
 }
 
-// startTLSRegistry starts a registry that serves TLS with the certificate
-// of ca on host ("ip:port").
-func startTLSRegistry(t *testing.T, host string, ca *testCA) {
-	t.Helper()
-	binary, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("docker-registry not installed (Debian package docker-registry, installed by scripts/install-deps.sh)")
-	}
-	dir := t.TempDir()
-	assert.NilError(t, os.WriteFile(filepath.Join(dir, "cert.pem"), ca.certPEM, 0o600))
-	assert.NilError(t, os.WriteFile(filepath.Join(dir, "key.pem"), ca.keyPEM, 0o600))
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-  tls:
-    certificate: %s
-    key: %s
-`, filepath.Join(dir, "storage"), host, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
-	configPath := filepath.Join(dir, "config.yml")
-	assert.NilError(t, os.WriteFile(configPath, []byte(config), 0o600))
-
-	var logs bytes.Buffer
-	cmd := exec.Command(binary, "serve", configPath)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	assert.NilError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logs.String())
-		}
-	})
-	waitFor(t, "registry on "+host, 10*time.Second, func() bool {
-		conn, err := net.Dial("tcp", host)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
-}
-
 func TestPullTLSRegistry(t *testing.T) {
 	d := newDaemon(t)
 	certsDir := t.TempDir()
@@ -788,7 +742,7 @@ func TestPullTLSRegistry(t *testing.T) {
 	host := l.Addr().String()
 	l.Close()
 	ca := newTestCA(t, net.IP(gateway.AsSlice()))
-	startTLSRegistry(t, host, ca)
+	runRegistry(t, registryOptions{host: host, certPEM: ca.certPEM, keyPEM: ca.keyPEM})
 
 	c := &regClient{base: "https://" + host, client: &http.Client{Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12},

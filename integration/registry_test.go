@@ -29,16 +29,35 @@ type registry struct {
 	dir  string
 }
 
-// startRegistry starts a registry with its own storage. With users set, it
-// requires basic authentication with those names and passwords.
+// registryOptions configure a registry server started by runRegistry.
+type registryOptions struct {
+	host  string            // listen address; empty picks a free port on 127.0.0.1
+	users map[string]string // basic authentication names and passwords, none for open
+	// certPEM and keyPEM, when set, make the registry serve TLS.
+	certPEM, keyPEM []byte
+}
+
+// startRegistry starts a plain HTTP registry on 127.0.0.1 with its own
+// storage. With users set, it requires basic authentication with those
+// names and passwords.
 func startRegistry(t *testing.T, users map[string]string) *registry {
+	t.Helper()
+	return runRegistry(t, registryOptions{users: users})
+}
+
+// runRegistry starts a registry with its own storage as opts describe and
+// stops it when the test ends.
+func runRegistry(t *testing.T, opts registryOptions) *registry {
 	t.Helper()
 	binary, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Skip("docker-registry not installed (Debian package docker-registry, installed by scripts/install-deps.sh)")
 	}
 	dir := t.TempDir()
-	host := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	host := opts.host
+	if host == "" {
+		host = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	}
 	config := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -50,9 +69,15 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "storage"), host)
-	if len(users) > 0 {
+	if opts.certPEM != nil {
+		certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		assert.NilError(t, os.WriteFile(certPath, opts.certPEM, 0o600))
+		assert.NilError(t, os.WriteFile(keyPath, opts.keyPEM, 0o600))
+		config += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", certPath, keyPath)
+	}
+	if len(opts.users) > 0 {
 		var htpasswd strings.Builder
-		for user, password := range users {
+		for user, password := range opts.users {
 			hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 			assert.NilError(t, err)
 			fmt.Fprintf(&htpasswd, "%s:%s\n", user, hash)
