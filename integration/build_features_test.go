@@ -134,3 +134,44 @@ func TestBuildRunFeatures(t *testing.T) {
 		assert.Check(t, !strings.Contains(last, "Using cache"), "docker builder prune left the cache:\n%s", last)
 	})
 }
+
+// TestBuildPullsImages checks that a build pulls the FROM and COPY --from
+// images missing from the store, with the client's stored credentials,
+// and pulls present ones again with --pull.
+func TestBuildPullsImages(t *testing.T) {
+	reg := startRegistry(t, map[string]string{"alice": "s3cret"})
+	d := newDaemon(t)
+	d.importBusybox()
+	configDir := t.TempDir()
+	withConfig := func(args ...string) []string { return append([]string{"--config", configDir}, args...) }
+	_, err := d.runInput("s3cret\n", withConfig("login", "-u", "alice", "--password-stdin", reg.host)...)
+	assert.NilError(t, err)
+
+	ref := reg.host + "/alice/base:1"
+	d.buildLayered(t, ref, "from the registry")
+	d.must(withConfig("push", ref)...)
+	d.must("rmi", ref)
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + ref + "\n" +
+		"COPY --from=" + ref + " /data.txt /copied.txt\n"})
+
+	r, err := d.run("build", "-t", "pulled:1", dir)
+	assert.NilError(t, err)
+	assert.Check(t, r.code != 0, "a build without credentials must not pull a private image")
+
+	out := d.must(withConfig("build", "-t", "pulled:1", dir)...)
+	assert.Check(t, is.Contains(out, "Status: Downloaded newer image for "+ref))
+	got := d.must("run", "--rm", "pulled:1", "cat", "/copied.txt")
+	assert.Check(t, is.Equal(got, "from the registry\nbuilt\n"))
+
+	again := d.must(withConfig("build", "--pull", "-t", "pulled:1", dir)...)
+	assert.Check(t, is.Contains(again, "Status: Image is up to date for "+ref))
+
+	t.Run("docker CLI", func(t *testing.T) {
+		d.must("rmi", "pulled:1", ref)
+		out, errOut, err := d.docker("--config", configDir, "build", "-t", "pulled:2", dir)
+		assert.NilError(t, err, errOut)
+		assert.Check(t, is.Contains(out, "Downloaded newer image for "+ref))
+	})
+}
