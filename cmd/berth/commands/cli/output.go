@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,4 +40,27 @@ func WriteFileFrom(path string, r io.Reader) error {
 		_ = os.Remove(tmp)
 	}
 	return err
+}
+
+// CheckTarOutput fails when a tar archive would go to standard output and
+// that is a terminal. output is the -o file, empty for standard output.
+func (c *CLI) CheckTarOutput(output string) error {
+	if output == "" && IsTerminal(c.Out()) {
+		return ErrTarToTerminal
+	}
+	return nil
+}
+
+// WriteTar copies the tar archive r to the file output, or to standard
+// output when output is empty. what names the operation in errors, such as
+// "export container".
+func (c *CLI) WriteTar(output string, r io.Reader, what string) error {
+	if output == "" {
+		_, err := io.Copy(c.Out(), r)
+		return err
+	}
+	if err := WriteFileFrom(output, r); err != nil {
+		return fmt.Errorf("failed to %s to %s: %w", what, output, err)
+	}
+	return nil
 }

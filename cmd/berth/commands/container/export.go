@@ -1,8 +1,6 @@
 package container
 
 import (
-	"fmt"
-	"io"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -19,8 +17,8 @@ func NewExportCommand(c *cli.CLI) *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output == "" && cli.IsTerminal(c.Out()) {
-				return cli.ErrTarToTerminal
+			if err := c.CheckTarOutput(output); err != nil {
+				return err
 			}
 			apiClient, err := c.Client(cmd.Context())
 			if err != nil {
@@ -32,14 +30,7 @@ func NewExportCommand(c *cli.CLI) *cobra.Command {
 			}
 			defer body.Close()
 
-			if output == "" {
-				_, err = io.Copy(c.Out(), body)
-				return err
-			}
-			if err := cli.WriteFileFrom(output, body); err != nil {
-				return fmt.Errorf("failed to export container to %s: %w", output, err)
-			}
-			return nil
+			return c.WriteTar(output, body, "export container")
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

@@ -20,8 +20,8 @@ func NewSaveCommand(c *cli.CLI) *cobra.Command {
 		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
 		Args:  cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output == "" && cli.IsTerminal(c.Out()) {
-				return cli.ErrTarToTerminal
+			if err := c.CheckTarOutput(output); err != nil {
+				return err
 			}
 			apiClient, err := c.Client(cmd.Context())
 			if err != nil {
@@ -33,14 +33,7 @@ func NewSaveCommand(c *cli.CLI) *cobra.Command {
 			}
 			defer body.Close()
 
-			if output == "" {
-				_, err = io.Copy(c.Out(), body)
-				return err
-			}
-			if err := cli.WriteFileFrom(output, body); err != nil {
-				return fmt.Errorf("failed to save images to %s: %w", output, err)
-			}
-			return nil
+			return c.WriteTar(output, body, "save images")
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -39,18 +40,9 @@ func NewPullCommand(c *cli.CLI) *cobra.Command {
 }
 
 func runPull(ctx context.Context, c *cli.CLI, opts *pullOptions, ref string) error {
-	named, err := reference.ParseNormalizedNamed(ref)
+	named, err := transferReference(c, ref, opts.allTags, opts.quiet, "tag can't be used with --all-tags/-a")
 	if err != nil {
-		return fmt.Errorf("invalid reference format: %w", err)
-	}
-	switch {
-	case opts.allTags && !reference.IsNameOnly(named):
-		return fmt.Errorf("tag can't be used with --all-tags/-a")
-	case !opts.allTags && reference.IsNameOnly(named):
-		named = reference.TagNameOnly(named)
-		if tagged, ok := named.(reference.Tagged); ok && !opts.quiet {
-			fmt.Fprintf(c.Out(), "Using default tag: %s\n", tagged.Tag())
-		}
+		return err
 	}
 
 	pullOpts := client.ImagePullOptions{All: opts.allTags}
@@ -75,15 +67,40 @@ func runPull(ctx context.Context, c *cli.CLI, opts *pullOptions, ref string) err
 	}
 	defer body.Close()
 
-	if opts.quiet {
-		err = format.DisplayJSONStream(body, io.Discard, nil)
-	} else {
-		fd, isTerminal := cli.TerminalFd(c.Out())
-		err = format.DisplayJSONStreamTo(body, c.Out(), fd, isTerminal, nil)
-	}
-	if err != nil {
+	if err := displayTransfer(c, body, opts.quiet); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.Out(), named.String())
 	return nil
+}
+
+// transferReference parses the reference of a pull or push. A name without
+// tag gets the tag "latest", announced as Docker's CLI does, unless all
+// tags are asked for, which takes a name without tag; tagWithAll is the
+// error when it has one.
+func transferReference(c *cli.CLI, ref string, allTags, quiet bool, tagWithAll string) (reference.Named, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference format: %w", err)
+	}
+	switch {
+	case allTags && !reference.IsNameOnly(named):
+		return nil, errors.New(tagWithAll)
+	case !allTags && reference.IsNameOnly(named):
+		named = reference.TagNameOnly(named)
+		if tagged, ok := named.(reference.Tagged); ok && !quiet {
+			fmt.Fprintf(c.Out(), "Using default tag: %s\n", tagged.Tag())
+		}
+	}
+	return named, nil
+}
+
+// displayTransfer prints the progress stream of a pull or push, or only
+// waits for its end when quiet, and returns the error it ends with.
+func displayTransfer(c *cli.CLI, body io.Reader, quiet bool) error {
+	if quiet {
+		return format.DisplayJSONStream(body, io.Discard, nil)
+	}
+	fd, isTerminal := cli.TerminalFd(c.Out())
+	return format.DisplayJSONStreamTo(body, c.Out(), fd, isTerminal, nil)
 }

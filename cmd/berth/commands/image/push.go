@@ -3,14 +3,12 @@ package image
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
-	"github.com/berth-engine/berth/cmd/berth/commands/format"
 )
 
 type pushOptions struct {
@@ -36,18 +34,10 @@ func NewPushCommand(c *cli.CLI) *cobra.Command {
 }
 
 func runPush(ctx context.Context, c *cli.CLI, opts *pushOptions, ref string) error {
-	named, err := reference.ParseNormalizedNamed(ref)
+	named, err := transferReference(c, ref, opts.allTags, opts.quiet,
+		fmt.Sprintf("tag does not exist: %s: --all-tags takes a name without tag", ref))
 	if err != nil {
-		return fmt.Errorf("invalid reference format: %w", err)
-	}
-	switch {
-	case opts.allTags && !reference.IsNameOnly(named):
-		return fmt.Errorf("tag does not exist: %s: --all-tags takes a name without tag", ref)
-	case !opts.allTags && reference.IsNameOnly(named):
-		named = reference.TagNameOnly(named)
-		if tagged, ok := named.(reference.Tagged); ok && !opts.quiet {
-			fmt.Fprintf(c.Out(), "Using default tag: %s\n", tagged.Tag())
-		}
+		return err
 	}
 
 	pushOpts := client.ImagePushOptions{All: opts.allTags}
@@ -64,13 +54,11 @@ func runPush(ctx context.Context, c *cli.CLI, opts *pushOptions, ref string) err
 	}
 	defer body.Close()
 
-	if opts.quiet {
-		if err := format.DisplayJSONStream(body, io.Discard, nil); err != nil {
-			return err
-		}
-		fmt.Fprintln(c.Out(), reference.FamiliarString(named))
-		return nil
+	if err := displayTransfer(c, body, opts.quiet); err != nil {
+		return err
 	}
-	fd, isTerminal := cli.TerminalFd(c.Out())
-	return format.DisplayJSONStreamTo(body, c.Out(), fd, isTerminal, nil)
+	if opts.quiet {
+		fmt.Fprintln(c.Out(), reference.FamiliarString(named))
+	}
+	return nil
 }
