@@ -528,16 +528,10 @@ var corpusCases = []corpusCase{
 		files:          []entry{file("downloaded.txt", 0o600, "hello\n")},
 		classicRejects: true,
 	},
-}
-
-// pendingCases are rules that berth's builder does not implement yet or
-// gets wrong. Each still fails today. TestBuildCorpusPending runs them when
-// BERTH_BUILD_PENDING=1, and a case moves to corpusCases once it passes.
-var pendingCases = []corpusCase{
 	{
 		// The classic builder runs RUN with the declared volumes mounted,
 		// so what RUN writes there after VOLUME is not committed (BuildKit
-		// keeps it). berth builds like the classic builder but commits it.
+		// keeps it). berth builds like the classic builder.
 		name: "volume discards later writes",
 		dir:  "volume",
 		files: []entry{
@@ -554,7 +548,7 @@ var pendingCases = []corpusCase{
 	},
 	{
 		// Docker's classic builder builds every stage before the target,
-		// BuildKit only the ones the target depends on.
+		// BuildKit and berth only the ones the target depends on.
 		name: "unused stages skipped",
 		dir:  "multistage-target",
 		args: []string{"--target", "final"},
@@ -572,19 +566,6 @@ func TestBuildCorpus(t *testing.T) {
 	berth := berthEngine(d)
 	server := corpusServer(t)
 	for _, c := range corpusCases {
-		t.Run(c.name, func(t *testing.T) { checkCorpusCase(t, berth, c, server) })
-	}
-}
-
-func TestBuildCorpusPending(t *testing.T) {
-	if os.Getenv("BERTH_BUILD_PENDING") != "1" {
-		t.Skip("set BERTH_BUILD_PENDING=1 to run the corpus cases for builder features not implemented yet")
-	}
-	d := newDaemon(t)
-	d.importBusybox()
-	berth := berthEngine(d)
-	server := corpusServer(t)
-	for _, c := range pendingCases {
 		t.Run(c.name, func(t *testing.T) { checkCorpusCase(t, berth, c, server) })
 	}
 }
@@ -829,7 +810,7 @@ func TestBuildCorpusMatchesDocker(t *testing.T) {
 	berth := berthEngine(d)
 	docker := dockerEngine(host)
 	server := corpusServer(t)
-	for _, c := range append(append([]corpusCase{}, corpusCases...), pendingCases...) {
+	for _, c := range corpusCases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.classicRejects {
 				t.Skip("Docker's classic builder cannot build this case")
