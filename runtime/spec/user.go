@@ -42,7 +42,9 @@ func resolveUser(rootfs, spec string, groupAdd []string) (specs.User, error) {
 
 	execUser, err := user.GetExecUser(spec, nil, readerOrNil(passwd), readerOrNil(group))
 	if err != nil {
-		return specs.User{}, fmt.Errorf("resolve user %q: %w: %w", spec, err, errdefs.ErrInvalidArgument)
+		// The error names the user, in the words Docker shows: "unable to find
+		// user NAME: no matching entries in passwd file".
+		return specs.User{}, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 
 	u := specs.User{
