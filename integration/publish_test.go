@@ -301,6 +301,31 @@ func TestPublishPorts(t *testing.T) {
 		assert.Check(t, err != nil, "port published on 127.0.0.1 accepted a connection on %s", gateway)
 	})
 
+	t.Run("publish on gateway address", func(t *testing.T) {
+		port := freePortRange(t, 1)
+		d.must(append([]string{"run", "-d", "--name", "ongateway", "-p", fmt.Sprintf("%s:%d:80", gateway, port), "busybox"},
+			webCommand("gateway-page")...)...)
+		var body string
+		waitFor(t, "httpd in ongateway", 10*time.Second, func() bool {
+			var err error
+			body, err = httpGet(t, fmt.Sprintf("http://%s:%d/", gateway, port))
+			return err == nil
+		})
+		assert.Check(t, is.Equal(body, "gateway-page\n"))
+
+		conn, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 3*time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		assert.Check(t, err != nil, "port published on %s accepted a connection on 127.0.0.1", gateway)
+
+		r, err := d.run("run", "--rm", "busybox", "sh", "-c", httpViaNC(gateway, port))
+		assert.NilError(t, err)
+		assert.Check(t, is.Contains(r.stdout, "gateway-page"), r.String())
+		assert.Check(t, is.Equal(d.must("port", "ongateway"), fmt.Sprintf("80/tcp -> %s:%d\n", gateway, port)))
+		d.must("rm", "-f", "ongateway")
+	})
+
 	t.Run("hairpin through gateway", func(t *testing.T) {
 		// The container reaches itself through its own published port.
 		r, err := d.run("exec", "forms", "sh", "-c", httpViaNC(gateway, p1))
