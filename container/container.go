@@ -47,6 +47,10 @@ type Container struct {
 	// network name. Records written before networks had names lack it.
 	Networks map[string]*NetworkAttachment `json:",omitempty"`
 
+	// MountPoints are the container's volumes, bind mounts and tmpfs
+	// mounts.
+	MountPoints []MountPoint `json:",omitempty"`
+
 	// SnapshotKey names the read-write snapshot of the root filesystem.
 	SnapshotKey string
 	// Hidden containers run build steps; listings leave them out.

@@ -47,9 +47,6 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 	if req.Config.Image == "" {
 		return nil, fmt.Errorf("no image specified: %w", errdefs.ErrInvalidArgument)
 	}
-	if len(req.Config.Volumes) > 0 {
-		return nil, fmt.Errorf("anonymous volumes (-v /path) are not supported yet: %w", errdefs.ErrNotImplemented)
-	}
 	if wd := req.Config.WorkingDir; wd != "" && !path.IsAbs(wd) {
 		return nil, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path: %w",
 			wd, errdefs.ErrInvalidArgument)
@@ -100,11 +97,18 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 		return nil, err
 	}
 	ctx = log.With(ctx, log.KeyContainer, c.ID)
+	points, undoMounts, err := e.createMountPoints(c.ID, config, hostConfig, hidden)
+	if err != nil {
+		return nil, err
+	}
+	c.MountPoints = points
 
 	if err := e.snapshots.Prepare(ctx, c.SnapshotKey, img.ChainID()); err != nil {
+		undoMounts()
 		return nil, fmt.Errorf("prepare root filesystem of %s: %w", c.ID, err)
 	}
 	if err := e.containers.Add(c); err != nil {
+		undoMounts()
 		if rmErr := e.snapshots.Remove(ctx, c.SnapshotKey); rmErr != nil {
 			log.FromContext(ctx).Warn("remove snapshot of container that was not created", log.Err(rmErr))
 		}
@@ -122,13 +126,8 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 // checkHostConfig rejects the options berth cannot honour yet, so that a
 // user never gets a container that silently ignores them.
 func checkHostConfig(hc *container.HostConfig) error {
-	// The network mode is checked against the networks in setupNetworks.
-	// TODO: volumes, bind mounts and tmpfs mounts are not implemented; they
-	// are rejected so that no container silently runs without its data.
-	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.Tmpfs) > 0 || len(hc.VolumesFrom) > 0 {
-		return fmt.Errorf("volumes and bind mounts (-v, --mount, --tmpfs, --volumes-from) are not supported yet: %w",
-			errdefs.ErrNotImplemented)
-	}
+	// The network mode is checked against the networks in setupNetworks,
+	// and the mounts in collectMounts.
 	// The API module's validation carries Docker Engine's messages, such as
 	// "invalid restart policy: unknown policy 'bogus'; use one of ...".
 	if err := container.ValidateRestartPolicy(hc.RestartPolicy); err != nil {

@@ -21,11 +21,12 @@ import (
 	"github.com/berth-engine/berth/network"
 	"github.com/berth-engine/berth/shim"
 	"github.com/berth-engine/berth/snapshot"
+	"github.com/berth-engine/berth/volume"
 )
 
 // Config sets where the engine keeps its state and which programs it runs.
 type Config struct {
-	DataRoot string // persistent state: images, layers, containers, networks
+	DataRoot string // persistent state: images, layers, containers, networks, volumes
 	ExecRoot string // runtime state: bundles, shim sockets, network namespaces
 
 	RuncBinary string // OCI runtime; "runc" is looked up on PATH
@@ -57,6 +58,7 @@ type Engine struct {
 	snapshots  *snapshot.Store
 	images     *image.Store
 	network    *network.Manager
+	volumes    *volume.Store
 	builder    *build.Builder
 	registry   *distribution.Service
 	events     *events.Bus
@@ -116,6 +118,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.volumes, err = volume.New(filepath.Join(cfg.DataRoot, "volumes")); err != nil {
+		return nil, fmt.Errorf("open volume store: %w", err)
+	}
 	if e.containers, err = container.NewStore(ctx, filepath.Join(cfg.DataRoot, "containers")); err != nil {
 		return nil, fmt.Errorf("open container store: %w", err)
 	}
@@ -136,6 +141,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 	e.shims = shim.NewLauncher(e.ctx, cfg.ShimBinary)
 	e.restore(ctx)
+	e.restoreVolumes(ctx)
 	e.restoreNetwork(ctx)
 	e.pruneLayers(ctx)
 	e.restartByPolicy(ctx)

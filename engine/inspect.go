@@ -50,7 +50,7 @@ func (e *Engine) ContainerInspect(ctx context.Context, ref string, size bool) (c
 		Platform:       "linux",
 		HostConfig:     &hostConfig,
 		Config:         &config,
-		Mounts:         []container.MountPoint{},
+		Mounts:         e.apiMountPoints(c),
 		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: map[string]string{}},
 		NetworkSettings: &container.NetworkSettings{
 			Networks: map[string]*mobynet.EndpointSettings{},
@@ -188,7 +188,7 @@ func (e *Engine) summary(ctx context.Context, c *ctr.Container) container.Summar
 		Labels:  c.Config.Labels,
 		State:   container.ContainerState(c.State.Status),
 		Status:  statusText(c),
-		Mounts:  []container.MountPoint{},
+		Mounts:  e.apiMountPoints(c),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -272,7 +272,7 @@ type containerFilter struct {
 var containerFilterKeys = map[string]bool{
 	"id": true, "name": true, "label": true, "status": true, "ancestor": true, "exited": true,
 	"before": true, "since": true, "publish": true, "expose": true, "network": true,
-	"health": true, "is-task": true,
+	"health": true, "is-task": true, "volume": true,
 }
 
 // healthStates are the values of the health filter. berth runs no health
@@ -478,6 +478,8 @@ func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
 	case "is-task":
 		// berth has no swarm tasks.
 		return value == "false"
+	case "volume":
+		return usesVolume(c, value)
 	}
 	return false
 }

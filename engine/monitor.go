@@ -96,6 +96,7 @@ func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.E
 // process is gone. The caller holds c's lock.
 func (e *Engine) releaseRuntime(ctx context.Context, c *ctr.Container) {
 	e.disconnect(ctx, c)
+	e.unmountVolumes(ctx, c)
 	if err := e.snapshots.Unmount(ctx, c.SnapshotKey); err != nil {
 		log.FromContext(ctx).Warn("unmount root filesystem", log.Err(err))
 	}

@@ -122,7 +122,15 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 	}
 	cleanups = append(cleanups, func() { os.RemoveAll(bundle) })
 
-	s, err := spec.Generate(e.specOptions(c, rootfs, netnsPath))
+	mounts, releaseMounts, err := e.setupMounts(ctx, c, rootfs)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, releaseMounts)
+
+	specOpts := e.specOptions(c, rootfs, netnsPath)
+	specOpts.Mounts = append(specOpts.Mounts, mounts...)
+	s, err := spec.Generate(specOpts)
 	if err != nil {
 		return err
 	}

@@ -234,7 +234,7 @@ func (e *Engine) ContainerRemove(ctx context.Context, ref string, force, removeV
 	if err != nil {
 		return err
 	}
-	return e.remove(ctx, c, force)
+	return e.removeContainer(ctx, c, force, removeVolumes)
 }
 
 // removeConflict returns the error for removing a container in status
@@ -252,7 +252,18 @@ func removeConflict(name string, status ctr.Status) error {
 	return nil
 }
 
+// remove deletes a container. The anonymous volumes of a --rm container go
+// with it, as in Docker.
 func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error {
+	c.Lock()
+	autoRemove := c.HostConfig.AutoRemove
+	c.Unlock()
+	return e.removeContainer(ctx, c, force, autoRemove)
+}
+
+// removeContainer deletes a container and, with removeVolumes, its
+// anonymous volumes that no other container uses.
+func (e *Engine) removeContainer(ctx context.Context, c *ctr.Container, force, removeVolumes bool) error {
 	t := e.task(c.ID)
 	t.op.Lock()
 	defer t.op.Unlock()
@@ -293,6 +304,7 @@ func (e *Engine) remove(ctx context.Context, c *ctr.Container, force bool) error
 	if err := e.containers.Delete(c); err != nil {
 		return err
 	}
+	e.releaseVolumes(ctx, c, removeVolumes)
 	if !c.Hidden {
 		e.publishContainer(c, events.ActionDestroy)
 	}

@@ -723,7 +723,7 @@ func testErrorBodies(t *testing.T, api *apiConn, running string) {
 		{"bad container name", http.MethodPost, "/containers/create?name=a%20b", map[string]any{"Image": "busybox"}, http.StatusBadRequest, ""},
 		{"missing config", http.MethodPost, "/containers/create", nil, http.StatusBadRequest, ""},
 		{"unimplemented search", http.MethodGet, "/images/search?term=busybox", nil, http.StatusNotImplemented, ""},
-		{"unimplemented volumes", http.MethodGet, "/volumes", nil, http.StatusNotImplemented, ""},
+		{"unknown volume", http.MethodGet, "/volumes/nosuch", nil, http.StatusNotFound, "get nosuch: no such volume"},
 		{"unknown path", http.MethodGet, "/nosuch", nil, http.StatusNotFound, "page not found"},
 	}
 	for _, tc := range cases {

@@ -331,21 +331,6 @@ func TestRestartPolicies(t *testing.T) {
 	assert.Check(t, r.code != 0, r.String())
 }
 
-func TestUnsupportedMountsRejected(t *testing.T) {
-	d := newDaemon(t)
-	d.importBusybox()
-
-	for _, args := range [][]string{
-		{"run", "--rm", "-v", t.TempDir() + ":/data", "busybox", "true"},
-		{"run", "--rm", "-v", "/data", "busybox", "true"},
-	} {
-		r, err := d.run(args...)
-		assert.NilError(t, err)
-		assert.Check(t, is.Equal(r.code, 125), r.String())
-		assert.Check(t, is.Contains(r.stderr, "not supported yet"))
-	}
-}
-
 func TestRestartPolicyEdgeCases(t *testing.T) {
 	d := newDaemon(t)
 	d.importBusybox()

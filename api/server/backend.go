@@ -34,6 +34,7 @@ type Backend interface {
 	BuildBackend
 	SystemBackend
 	NetworkBackend
+	VolumeBackend
 }
 
 // ContainerCreateRequest is the decoded body and query of POST /containers/create.

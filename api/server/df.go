@@ -23,8 +23,8 @@ type legacyDiskUsage struct {
 	BuildCache []build.CacheRecord `json:"BuildCache"`
 }
 
-// getSystemDF serves GET /system/df from the image and container lists.
-// berth has no volumes and no build cache, so their usage is always empty.
+// getSystemDF serves GET /system/df from the image, container and volume
+// lists. berth has no build cache, so its usage is always empty.
 func (s *Server) getSystemDF(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	q := r.URL.Query()
 	types := map[string]bool{}
@@ -48,15 +48,20 @@ func (s *Server) getSystemDF(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		return err
 	}
+	volumes, err := s.backend.VolumeDiskUsage(r.Context())
+	if err != nil {
+		return err
+	}
 	imageUsage, layersSize := imageDiskUsage(images)
 	containerUsage := containerDiskUsage(containers)
+	volumeUsage := volumeDiskUsage(volumes)
 
 	if version.FromContext(r.Context()).Less(version.Version{Major: 1, Minor: 52}) {
 		return writeJSON(w, http.StatusOK, legacyDiskUsage{
 			LayersSize: layersSize,
 			Images:     imageUsage.Items,
 			Containers: containerUsage.Items,
-			Volumes:    []volume.Volume{},
+			Volumes:    volumes,
 			BuildCache: []build.CacheRecord{},
 		})
 	}
@@ -69,7 +74,7 @@ func (s *Server) getSystemDF(w http.ResponseWriter, r *http.Request, _ map[strin
 		du.ContainerUsage = containerUsage
 	}
 	if wants(system.VolumeObject) {
-		du.VolumeUsage = &volume.DiskUsage{}
+		du.VolumeUsage = volumeUsage
 	}
 	if wants(system.BuildCacheObject) {
 		du.BuildCacheUsage = &build.DiskUsage{}
@@ -80,6 +85,9 @@ func (s *Server) getSystemDF(w http.ResponseWriter, r *http.Request, _ map[strin
 		}
 		if du.ContainerUsage != nil {
 			du.ContainerUsage.Items = nil
+		}
+		if du.VolumeUsage != nil {
+			du.VolumeUsage.Items = nil
 		}
 	}
 	return writeJSON(w, http.StatusOK, du)
@@ -141,6 +149,25 @@ func containerDiskUsage(containers []container.Summary) *container.DiskUsage {
 			usage.ActiveCount++
 		default:
 			usage.Reclaimable += c.SizeRw
+		}
+	}
+	return usage
+}
+
+// volumeDiskUsage sums the sizes of the volumes. Volumes that no container
+// references are reclaimable.
+func volumeDiskUsage(volumes []volume.Volume) *volume.DiskUsage {
+	usage := &volume.DiskUsage{Items: volumes}
+	for _, v := range volumes {
+		usage.TotalCount++
+		if v.UsageData == nil {
+			continue
+		}
+		usage.TotalSize += v.UsageData.Size
+		if v.UsageData.RefCount > 0 {
+			usage.ActiveCount++
+		} else {
+			usage.Reclaimable += v.UsageData.Size
 		}
 	}
 	return usage

@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 	"gotest.tools/v3/assert"
 )
@@ -72,6 +73,7 @@ type fakeBackend struct {
 	info       func(context.Context) (system.Info, error)
 	version    func(context.Context) (system.VersionResponse, error)
 	events     func(context.Context, time.Time, time.Time, map[string][]string, func(events.Message) error) error
+	volPrune   func(context.Context, map[string][]string) (volume.PruneReport, error)
 }
 
 var _ Backend = (*fakeBackend)(nil)

@@ -151,6 +151,7 @@ func (s *Server) addRoutes(rt *router) {
 	s.addImageArchiveRoutes(rt)
 	s.addRegistryRoutes(rt)
 	s.addNetworkRoutes(rt)
+	s.addVolumeRoutes(rt)
 	rt.add(http.MethodPost, "/build", s.postBuild)
 	rt.add(http.MethodPost, "/build/prune", s.postBuildPrune)
 	addSwarmRoutes(rt)

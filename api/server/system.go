@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth-engine/berth/api/version"
 	"github.com/berth-engine/berth/internal/log"
@@ -25,30 +23,6 @@ func (s *Server) addSystemRoutes(rt *router) {
 	rt.add(http.MethodGet, "/info", s.getInfo)
 	rt.add(http.MethodGet, "/events", s.getEvents)
 	rt.add(http.MethodGet, "/system/df", s.getSystemDF)
-	addEmptyPruneRoutes(rt)
-}
-
-// addEmptyPruneRoutes serves the prune endpoints of the object kinds that
-// berth does not have (volumes) with an empty report. docker system prune calls them, and it then succeeds as on
-// a Docker Engine that has none of these objects. These routes come before
-// the 501 ones for those areas, because the router takes the first match.
-func addEmptyPruneRoutes(rt *router) {
-	prune := func(keys []string, report any) handlerFunc {
-		return func(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-			filters, err := parseFilters(r.URL.Query().Get("filters"))
-			if err != nil {
-				return err
-			}
-			for key := range filters {
-				if keys != nil && !slices.Contains(keys, key) {
-					return invalidParameter(fmt.Sprintf("invalid filter '%s'", key))
-				}
-			}
-			return writeJSON(w, http.StatusOK, report)
-		}
-	}
-	rt.add(http.MethodPost, "/volumes/prune",
-		prune([]string{"label", "label!", "all"}, volume.PruneReport{VolumesDeleted: []string{}}))
 }
 
 // getPing serves GET and HEAD /_ping. The moby client reads the API version,
@@ -247,7 +221,6 @@ func addUnimplementedRoutes(rt *router) {
 	}
 	// Every method and path under these areas, until they are served.
 	for prefix, operation := range map[string]string{
-		"/volumes": "volumes",
 		"/plugins": "plugins", "/distribution": "registry distribution lookups",
 	} {
 		// No such object exists, and `docker inspect NAME` moves on to the

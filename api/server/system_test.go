@@ -242,27 +242,6 @@ func TestEventsLegacyFields(t *testing.T) {
 	}
 }
 
-func TestEmptyPruneRoutes(t *testing.T) {
-	hc := startServer(t, &fakeBackend{}).httpClient(t)
-	post := func(path string) (int, map[string]any) {
-		t.Helper()
-		resp, err := hc.Post("http://berth"+path, "application/json", nil)
-		assert.NilError(t, err)
-		defer resp.Body.Close()
-		var body map[string]any
-		assert.NilError(t, json.NewDecoder(resp.Body).Decode(&body))
-		return resp.StatusCode, body
-	}
-
-	status, body := post("/v1.50/volumes/prune?filters=" + `{"label":{"a":true}}`)
-	assert.Check(t, is.Equal(status, http.StatusOK))
-	assert.Check(t, is.DeepEqual(body, map[string]any{"VolumesDeleted": []any{}, "SpaceReclaimed": 0.0}))
-
-	status, body = post("/v1.50/volumes/prune?filters=" + `{"colour":{"red":true}}`)
-	assert.Check(t, is.Equal(status, http.StatusBadRequest))
-	assert.Check(t, is.Equal(body["message"], "invalid filter 'colour'"))
-}
-
 func TestEventsInvalidFilter(t *testing.T) {
 	c := startServer(t, &fakeBackend{}).client(t)
 

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/network"
 	"github.com/berth-engine/berth/cmd/berth/commands/registry"
 	"github.com/berth-engine/berth/cmd/berth/commands/system"
+	"github.com/berth-engine/berth/cmd/berth/commands/volume"
 )
 
 // AddCommands adds every client command and the global -H/--host flag to
@@ -49,6 +50,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		image.NewImageCommand(c),
 		image.NewBuilderCommand(c),
 		network.NewNetworkCommand(c),
+		volume.NewVolumeCommand(c),
 		system.NewSystemCommand(c),
 
 		container.NewAttachCommand(c),

@@ -60,6 +60,7 @@ type createOptions struct {
 	capDrop    []string
 
 	volumes []string
+	mounts  mountOptions
 }
 
 // containerConfig is the request body of POST /containers/create.
@@ -117,6 +118,7 @@ func addCreateFlags(flags *pflag.FlagSet, opts *createOptions) {
 	flags.StringArrayVar(&opts.capDrop, "cap-drop", nil, "Drop Linux capabilities")
 
 	flags.StringArrayVarP(&opts.volumes, "volume", "v", nil, "Bind mount a volume (host-path:container-path[:options])")
+	addMountFlags(flags, &opts.mounts)
 
 	// -h is --hostname, so cobra must not add its own -h for help.
 	flags.Bool("help", false, "Print usage")
@@ -214,6 +216,9 @@ func parse(flags *pflag.FlagSet, opts *createOptions, image string, command []st
 		PublishAllPorts: opts.publishAll,
 		ReadonlyRootfs:  opts.readOnly,
 		Resources:       resources,
+	}
+	if err := applyMountOptions(&opts.mounts, hostConfig); err != nil {
+		return nil, err
 	}
 	if flags.Changed("init") {
 		enabled := opts.init
