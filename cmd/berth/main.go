@@ -8,11 +8,13 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/commands"
+	"github.com/berth-engine/berth/internal/initproc"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,6 +34,15 @@ func newRootCommand() *cobra.Command {
 }
 
 func main() {
+	// The init of --init containers is this binary, mounted at
+	// initproc.Path. It skips cobra so that the command's own flags pass
+	// through unparsed; `berth init -- COMMAND` runs it too.
+	if filepath.Base(os.Args[0]) == filepath.Base(initproc.Path) {
+		os.Exit(initproc.Run(os.Args[1:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		os.Exit(initproc.Run(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := newRootCommand().ExecuteContext(ctx)
 	cause := context.Cause(ctx)
