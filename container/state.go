@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 )
 
 // Status is the lifecycle state of a container, with the names the Engine
@@ -71,6 +72,9 @@ type State struct {
 	OOMKilled  bool   `json:",omitempty"`
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is the health check state, nil when the container has no
+	// health check. It is kept after the container stops.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Move changes the status to to, or returns a *TransitionError.

@@ -214,6 +214,7 @@ func mergeImageConfig(req *container.Config, img image.Image) *container.Config 
 	if c.StopSignal == "" {
 		c.StopSignal = ic.StopSignal
 	}
+	c.Healthcheck = mergeHealthcheck(req.Healthcheck, ic.Healthcheck)
 	if len(ic.ExposedPorts) > 0 {
 		ports := network.PortSet{}
 		for p := range ic.ExposedPorts {

@@ -110,7 +110,23 @@ func apiState(c *ctr.Container) *container.State {
 		Error:      s.Error,
 		StartedAt:  apiTime(s.StartedAt),
 		FinishedAt: apiTime(s.FinishedAt),
+		Health:     copyHealth(s.Health),
 	}
+}
+
+// copyHealth returns a copy of h that the health monitor cannot change
+// while the response is encoded.
+func copyHealth(h *container.Health) *container.Health {
+	if h == nil {
+		return nil
+	}
+	out := *h
+	out.Log = make([]*container.HealthcheckResult, len(h.Log))
+	for i, r := range h.Log {
+		result := *r
+		out.Log[i] = &result
+	}
+	return &out
 }
 
 // apiTime formats t as Docker does, with the zero time as 0001-01-01.
@@ -193,6 +209,9 @@ func (e *Engine) summary(ctx context.Context, c *ctr.Container) container.Summar
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
+	if h := c.State.Health; h != nil {
+		s.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	if s.HostConfig.NetworkMode == "" {
 		s.HostConfig.NetworkMode = "bridge"
@@ -236,7 +255,15 @@ func statusText(c *ctr.Container) string {
 	s := c.State
 	switch s.Status {
 	case ctr.Running:
-		return "Up " + units.HumanDuration(time.Since(s.StartedAt))
+		up := "Up " + units.HumanDuration(time.Since(s.StartedAt))
+		switch {
+		case s.Health == nil:
+			return up
+		case s.Health.Status == container.Starting:
+			return up + " (health: starting)"
+		default:
+			return up + " (" + string(s.Health.Status) + ")"
+		}
 	case ctr.Paused:
 		return "Up " + units.HumanDuration(time.Since(s.StartedAt)) + " (Paused)"
 	case ctr.Exited:
@@ -275,8 +302,7 @@ var containerFilterKeys = map[string]bool{
 	"health": true, "is-task": true, "volume": true,
 }
 
-// healthStates are the values of the health filter. berth runs no health
-// checks, so every container is in state "none".
+// healthStates are the values of the health filter.
 var healthStates = map[string]bool{"none": true, "starting": true, "healthy": true, "unhealthy": true}
 
 // containerRef is a container named by a before or since filter.
@@ -474,7 +500,7 @@ func (f *containerFilter) matchOne(c *ctr.Container, key, value string) bool {
 		}
 		return c.Networks == nil && networkName(c) == value
 	case "health":
-		return value == "none"
+		return healthStatus(c) == value
 	case "is-task":
 		// berth has no swarm tasks.
 		return value == "false"

@@ -49,6 +49,7 @@ func (e *Engine) monitor(c *ctr.Container, client *shim.Client) {
 // handleExit records an exit, releases what the running container held and
 // applies --rm.
 func (e *Engine) handleExit(ctx context.Context, c *ctr.Container, status shim.ExitStatus) {
+	e.stopHealthMonitor(c.ID)
 	c.Lock()
 	if status.ExitedAt.IsZero() {
 		status.ExitedAt = time.Now().UTC()
@@ -138,6 +139,7 @@ func (e *Engine) restore(ctx context.Context) {
 		if err == nil {
 			e.task(c.ID).shim = client
 			go e.monitor(c, client)
+			e.startHealthMonitor(c, false)
 			log.FromContext(cctx).Info("reconnected to running container")
 			continue
 		}

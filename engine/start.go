@@ -130,6 +130,11 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 
 	specOpts := e.specOptions(c, rootfs, netnsPath)
 	specOpts.Mounts = append(specOpts.Mounts, mounts...)
+	if wantsInit(c) {
+		if err := e.addInit(&specOpts); err != nil {
+			return err
+		}
+	}
 	s, err := spec.Generate(specOpts)
 	if err != nil {
 		return err
@@ -189,6 +194,7 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 	t.shim = client
 	e.mu.Unlock()
 	go e.monitor(c, client)
+	e.startHealthMonitor(c, true)
 
 	if !c.Hidden {
 		e.publishContainer(c, events.ActionStart)

@@ -27,6 +27,10 @@ type task struct {
 
 	// restartDelay is the last back-off of the restart policy.
 	restartDelay time.Duration
+
+	// healthStop is closed to end the health check probes, nil while
+	// none run.
+	healthStop chan struct{}
 }
 
 // task returns the bookkeeping of container id, creating it on first use.

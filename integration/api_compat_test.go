@@ -583,6 +583,23 @@ func testContainerFields(t *testing.T, api *apiConn, running, stopped string) {
 			checkKeys(t, subject+" GraphDriver", graph, "Name", "Data")
 		}
 	}
+
+	healthy := api.createContainer(t, "healthy", map[string]any{
+		"Image": "busybox", "Cmd": []string{"sleep", "300"},
+		"Healthcheck": map[string]any{"Test": []string{"CMD", "true"}, "Interval": int64(time.Hour)},
+	})
+	api.start(t, healthy)
+	defer api.do(t, http.MethodDelete, "/containers/"+healthy+"?force=1", nil)
+	c := api.do(t, http.MethodGet, "/containers/"+healthy+"/json", nil).object(t)
+	if state := checkObject(t, "healthy container", c, "State"); state != nil {
+		if health := checkObject(t, "healthy container State", state, "Health"); health != nil {
+			checkKeys(t, "healthy container State.Health", health, "Status", "FailingStreak")
+			checkArray(t, "healthy container State.Health", health, "Log")
+			if health["Status"] != "starting" {
+				t.Errorf("healthy container State.Health.Status = %v, want starting", health["Status"])
+			}
+		}
+	}
 }
 
 func testImageFields(t *testing.T, api *apiConn) {
