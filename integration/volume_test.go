@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -155,9 +156,21 @@ func TestVolumes(t *testing.T) {
 		out = d.must("volume", "inspect", "-f", "{{.Mountpoint}} {{.Scope}}", "labelled")
 		assert.Check(t, is.Equal(out, filepath.Join(d.dataRoot, "volumes", "labelled", "_data")+" local\n"))
 
+		out = d.must("inspect", "-f", "{{.Name}} {{.Labels.team}}", "labelled")
+		assert.Check(t, is.Equal(out, "labelled a\n"))
+
 		d.must("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "ramvol")
 		out = d.must("run", "--rm", "-v", "ramvol:/r", "busybox", "sh", "-c", "df -k /r | tail -n 1")
 		assert.Check(t, is.Equal(strings.Fields(out)[1], "1024"), out)
+		mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+		assert.NilError(t, err)
+		assert.Check(t, !strings.Contains(string(mountinfo), " "+filepath.Join(d.dataRoot, "volumes", "ramvol", "_data")+" "),
+			"tmpfs volume still mounted after its only container exited")
+
+		d.must("run", "--name", "sized", "-v", "sized:/s", "busybox", "sh", "-c", "head -c 3000 /dev/zero > /s/f")
+		out = d.must("system", "df", "-v")
+		assert.Check(t, regexp.MustCompile(`(?m)^sized\s+1\s+3kB$`).MatchString(out), out)
+		d.must("rm", "sized")
 
 		d.must("run", "--name", "pruned", "-v", "/anon", "busybox", "true")
 		d.must("rm", "pruned")

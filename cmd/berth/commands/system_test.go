@@ -144,10 +144,10 @@ func TestInspectImageJSON(t *testing.T) {
 func TestInspectInvalidType(t *testing.T) {
 	daemon := newFakeDaemon(t)
 
-	res := runBerth(t, daemon, nil, "inspect", "--type", "volume", "x")
+	res := runBerth(t, daemon, nil, "inspect", "--type", "plugin", "x")
 
 	assert.Equal(t, res.code, 1)
-	assert.Equal(t, res.stderr, "\"volume\" is not a valid value for --type\n")
+	assert.Equal(t, res.stderr, "\"plugin\" is not a valid value for --type\n")
 }
 
 func TestMissingArgumentsUsage(t *testing.T) {

@@ -116,6 +116,13 @@ func writeDFVerbose(out io.Writer, du client.DiskUsageResult) error {
 	fmt.Fprintf(out, "\nLocal Volumes space usage:\n\n")
 	tw = tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "VOLUME NAME\tLINKS\tSIZE")
+	for _, v := range du.Volumes.Items {
+		links, size := int64(0), int64(0)
+		if v.UsageData != nil {
+			links, size = v.UsageData.RefCount, v.UsageData.Size
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", v.Name, links, units.HumanSize(float64(size)))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

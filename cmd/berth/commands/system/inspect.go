@@ -13,6 +13,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
 	"github.com/berth-engine/berth/cmd/berth/commands/network"
+	"github.com/berth-engine/berth/cmd/berth/commands/volume"
 )
 
 // Object types accepted by inspect --type.
@@ -20,6 +21,7 @@ const (
 	typeContainer = "container"
 	typeImage     = "image"
 	typeNetwork   = "network"
+	typeVolume    = "volume"
 )
 
 type inspectOptions struct {
@@ -29,7 +31,7 @@ type inspectOptions struct {
 }
 
 // NewInspectCommand returns the top-level "inspect", which looks names up
-// as containers first, then as images and then as networks, unless --type
+// as containers first, then as images, volumes and networks, unless --type
 // selects one.
 func NewInspectCommand(c *cli.CLI) *cobra.Command {
 	var opts inspectOptions
@@ -45,14 +47,14 @@ func NewInspectCommand(c *cli.CLI) *cobra.Command {
 
 	flags := cmd.Flags()
 	flags.StringVarP(&opts.format, "format", "f", "", "Format output using a custom template or 'json'")
-	flags.StringVar(&opts.objectType, "type", "", "Only inspect objects of the given type (container, image, network)")
+	flags.StringVar(&opts.objectType, "type", "", "Only inspect objects of the given type (container, image, network, volume)")
 	flags.BoolVarP(&opts.size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
 }
 
 func runInspect(ctx context.Context, c *cli.CLI, opts *inspectOptions, names []string) error {
 	switch opts.objectType {
-	case "", typeContainer, typeImage, typeNetwork:
+	case "", typeContainer, typeImage, typeNetwork, typeVolume:
 	default:
 		return fmt.Errorf("%q is not a valid value for --type", opts.objectType)
 	}
@@ -74,6 +76,12 @@ func inspectObject(ctx context.Context, apiClient *client.Client, opts *inspectO
 	if opts.objectType == "" || opts.objectType == typeImage {
 		typed, raw, err := image.Inspect(ctx, apiClient, name)
 		if err == nil || opts.objectType == typeImage || !cerrdefs.IsNotFound(err) {
+			return typed, raw, err
+		}
+	}
+	if opts.objectType == "" || opts.objectType == typeVolume {
+		typed, raw, err := volume.Inspect(ctx, apiClient, name)
+		if err == nil || opts.objectType == typeVolume || !cerrdefs.IsNotFound(err) {
 			return typed, raw, err
 		}
 	}
