@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	ctr "github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/internal/log"
@@ -272,7 +274,21 @@ func copyUp(rootfs, dir, target string) error {
 	}()
 	err = rootarchive.Extract(target, "/", pr, rootarchive.ExtractOptions{Chown: true})
 	pr.CloseWithError(err)
-	return err
+	if err != nil {
+		return err
+	}
+	// Extract leaves the top directory alone, and the volume takes its
+	// owner and mode from the image's directory, as in Docker. The
+	// container does not run yet and dir was resolved free of symlinks,
+	// so the joined path stays inside rootfs.
+	var dirStat unix.Stat_t
+	if err := unix.Lstat(filepath.Join(rootfs, dir), &dirStat); err != nil {
+		return err
+	}
+	if err := os.Lchown(target, int(dirStat.Uid), int(dirStat.Gid)); err != nil {
+		return err
+	}
+	return unix.Chmod(target, dirStat.Mode&0o7777)
 }
 
 // unmountVolumes undoes the volume mounts of a container whose process is

@@ -15,7 +15,7 @@ import (
 // volumeImageDockerfile builds an image with content at a VOLUME path,
 // for copy-up, and symlinks that point out of a naive rootfs join.
 const volumeImageDockerfile = `FROM busybox
-RUN mkdir -p /seed /data && echo seeded > /seed/file && chown 1234:1234 /seed/file && \
+RUN mkdir -p /seed /data && echo seeded > /seed/file && chown 1234:1234 /seed/file /seed && chmod 710 /seed && \
     ln -s / /toroot && ln -s ../../../../../.. /up
 VOLUME /seed
 `
@@ -28,8 +28,8 @@ func TestVolumes(t *testing.T) {
 	d.must("build", "-q", "-t", "volimg", dir)
 
 	t.Run("named volume copy-up", func(t *testing.T) {
-		out := d.must("run", "--rm", "-v", "seeded:/seed", "volimg", "sh", "-c", "cat /seed/file; stat -c %u /seed/file")
-		assert.Check(t, is.Equal(out, "seeded\n1234\n"))
+		out := d.must("run", "--rm", "-v", "seeded:/seed", "volimg", "sh", "-c", "cat /seed/file; stat -c %u /seed/file; stat -c '%u %a' /seed")
+		assert.Check(t, is.Equal(out, "seeded\n1234\n1234 710\n"))
 		// The volume is no longer empty, so a second image path is not
 		// copied over it.
 		out = d.must("run", "--rm", "-v", "seeded:/etc/network", "volimg", "ls", "/etc/network")
