@@ -15,9 +15,13 @@ import (
 )
 
 // withRootfs calls fn with the path of container ref's mounted root
-// filesystem. A container without a process gets its snapshot mounted for
-// the call and unmounted afterwards. Its op lock is held throughout, so it
-// cannot start meanwhile and have its root unmounted under it.
+// filesystem. For a running container that is /proc/PID/root, the root as
+// its processes see it, so paths in volumes and bind mounts reach the
+// mounted data. A container without a process gets its snapshot mounted
+// for the call and unmounted afterwards. Its op lock is held throughout, so
+// it cannot start meanwhile and have its root unmounted under it.
+// NOTE: for a stopped container, paths below a volume or bind mount reach
+// the mount point in the snapshot, not the mounted data.
 func (e *Engine) withRootfs(ctx context.Context, ref string, fn func(c *ctr.Container, root string) error) error {
 	c, err := e.get(ref)
 	if err != nil {
@@ -27,7 +31,7 @@ func (e *Engine) withRootfs(ctx context.Context, ref string, fn func(c *ctr.Cont
 	t := e.task(c.ID)
 	t.op.Lock()
 	c.Lock()
-	status := c.State.Status
+	status, pid := c.State.Status, c.State.Pid
 	c.Unlock()
 	switch status {
 	case ctr.Removing, ctr.Dead:
@@ -35,6 +39,9 @@ func (e *Engine) withRootfs(ctx context.Context, ref string, fn func(c *ctr.Cont
 		return fmt.Errorf("container %s is marked for removal: %w", c.ID, errdefs.ErrConflict)
 	case ctr.Running, ctr.Paused, ctr.Restarting:
 		t.op.Unlock()
+		if pid > 0 && status != ctr.Restarting {
+			return fn(c, fmt.Sprintf("/proc/%d/root", pid))
+		}
 		root, err := e.snapshots.Mount(ctx, c.SnapshotKey)
 		if err != nil {
 			return fmt.Errorf("mount root filesystem: %w", err)

@@ -76,7 +76,12 @@ func TestVolumes(t *testing.T) {
 		assert.NilError(t, err)
 		assert.Check(t, r.code != 0, r.String())
 		assert.Check(t, is.Contains(r.stderr, "volume is in use"))
+		src := filepath.Join(t.TempDir(), "copied")
+		assert.NilError(t, os.WriteFile(src, []byte("by cp\n"), 0o644))
+		d.must("cp", src, "holder:/data/copied")
+		assert.Check(t, is.Equal(d.must("exec", "holder", "cat", "/data/copied"), "by cp\n"))
 		d.must("rm", "-f", "holder")
+		assert.Check(t, is.Equal(d.must("run", "--rm", "-v", "keep:/data", "busybox", "cat", "/data/copied"), "by cp\n"))
 		assert.Check(t, is.Equal(d.must("run", "--rm", "-v", "keep:/data", "busybox", "cat", "/data/f"), "kept\n"))
 	})
 
