@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
+	"github.com/berth-engine/berth/cmd/berth/commands/compose"
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
 	"github.com/berth-engine/berth/cmd/berth/commands/network"
@@ -52,6 +53,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		network.NewNetworkCommand(c),
 		volume.NewVolumeCommand(c),
 		system.NewSystemCommand(c),
+		compose.NewComposeCommand(c),
 
 		container.NewAttachCommand(c),
 		container.NewCreateCommand(c),

@@ -1,0 +1,30 @@
+// Package compose holds the engine-independent part of "berth compose":
+// loading a project with the Compose Specification loader, the labels
+// Docker Compose writes on the objects it creates, the configuration hash
+// and the plan that decides which containers to create, recreate, keep or
+// remove.
+package compose
+
+// Labels that Docker Compose v2 writes on containers, networks and volumes.
+// berth writes the same keys so that Docker Compose and berth compose list
+// and manage the same projects.
+const (
+	ProjectLabel      = "com.docker.compose.project"
+	ServiceLabel      = "com.docker.compose.service"
+	NumberLabel       = "com.docker.compose.container-number"
+	OneoffLabel       = "com.docker.compose.oneoff"
+	ConfigHashLabel   = "com.docker.compose.config-hash"
+	WorkingDirLabel   = "com.docker.compose.project.working_dir"
+	ConfigFilesLabel  = "com.docker.compose.project.config_files"
+	EnvFileLabel      = "com.docker.compose.project.environment_file"
+	VersionLabel      = "com.docker.compose.version"
+	NetworkLabel      = "com.docker.compose.network"
+	VolumeLabel       = "com.docker.compose.volume"
+	DependenciesLabel = "com.docker.compose.depends_on"
+	ImageLabel        = "com.docker.compose.image"
+	ReplaceLabel      = "com.docker.compose.replace"
+)
+
+// Version is the value of VersionLabel: the Docker Compose release whose
+// labels and naming berth follows.
+const Version = "2.29.0"
