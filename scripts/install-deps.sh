@@ -2,11 +2,12 @@
 # Installs what berth needs on a Debian machine: the OCI runtime, the static
 # busybox that base images are made from, ps for 'berth top', the nft and ip
 # tools used in tests and for debugging, and the registry server that tests
-# push to and pull from on 127.0.0.1. berth itself programs nftables through
-# netlink.
+# push to and pull from on 127.0.0.1. docker-compose 1.29 is there for the
+# tests that run it against berth's Engine API. berth itself programs
+# nftables through netlink.
 set -eu
 
-packages="runc busybox-static nftables iptables iproute2 procps curl ca-certificates docker-registry"
+packages="runc busybox-static nftables iptables iproute2 procps curl ca-certificates docker-registry docker-compose"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
