@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/docker/go-units"
@@ -320,6 +321,17 @@ func parseVolumes(values []string) (binds []string, anonymous map[string]struct{
 		parts := strings.Split(value, ":")
 		if len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 			return nil, nil, fmt.Errorf("invalid volume specification: %q", value)
+		}
+		// A host path starting with "." is relative to the client's
+		// working directory, which the daemon does not know, so it is
+		// made absolute here, as Docker's CLI does.
+		if strings.HasPrefix(parts[0], ".") {
+			abs, err := filepath.Abs(parts[0])
+			if err != nil {
+				return nil, nil, fmt.Errorf("invalid volume specification: %q: %w", value, err)
+			}
+			parts[0] = abs
+			value = strings.Join(parts, ":")
 		}
 		binds = append(binds, value)
 	}
