@@ -39,6 +39,9 @@ func (e *Engine) create(ctx context.Context, req server.ContainerCreateRequest, 
 	if err := checkHostConfig(hostConfig); err != nil {
 		return nil, err
 	}
+	if err := checkRuntimeOptions(hostConfig); err != nil {
+		return nil, err
+	}
 	if req.Name != "" {
 		if err := checkName(req.Name); err != nil {
 			return nil, err

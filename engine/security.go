@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	ctr "github.com/berth-engine/berth/container"
@@ -13,13 +14,19 @@ import (
 )
 
 // addHostConfigOptions copies the HostConfig settings that specOptions does
-// not carry into opts: /dev/shm size, sysctls, extra groups, ulimits and
-// security options.
-func addHostConfigOptions(c *ctr.Container, opts *spec.Options) error {
+// not carry into opts: /dev/shm size, sysctls, extra groups, ulimits, the
+// remaining limits, devices, namespace modes and security options.
+func (e *Engine) addHostConfigOptions(c *ctr.Container, opts *spec.Options) error {
 	hc := c.HostConfig
 	opts.ShmSize = hc.ShmSize
 	opts.Sysctls = hc.Sysctls
 	opts.GroupAdd = hc.GroupAdd
+	opts.MemoryReservation = hc.MemoryReservation
+	opts.OomKillDisable = hc.OomKillDisable != nil && *hc.OomKillDisable
+	opts.CPUPeriod = hc.CPUPeriod
+	opts.CPUQuota = hc.CPUQuota
+	opts.CpusetCpus = hc.CpusetCpus
+	opts.CpusetMems = hc.CpusetMems
 	for _, u := range hc.Ulimits {
 		opts.Rlimits = append(opts.Rlimits, specs.POSIXRlimit{
 			Type: "RLIMIT_" + strings.ToUpper(u.Name),
@@ -27,8 +34,108 @@ func addHostConfigOptions(c *ctr.Container, opts *spec.Options) error {
 			Soft: uint64(u.Soft),
 		})
 	}
+	for _, d := range hc.Devices {
+		opts.Devices = append(opts.Devices, spec.DeviceMapping{
+			PathOnHost:        d.PathOnHost,
+			PathInContainer:   d.PathInContainer,
+			CgroupPermissions: d.CgroupPermissions,
+		})
+	}
 	for _, opt := range hc.SecurityOpt {
 		if err := addSecurityOpt(opts, opt); err != nil {
+			return err
+		}
+	}
+
+	var err error
+	opts.IPCNamespace, err = e.namespaceMode("ipc", string(hc.IpcMode))
+	if err != nil {
+		return err
+	}
+	opts.NoShm = hc.IpcMode == "none"
+	opts.PIDNamespace, err = e.namespaceMode("pid", string(hc.PidMode))
+	if err != nil {
+		return err
+	}
+	opts.UTSHost = hc.UTSMode == "host"
+	return nil
+}
+
+// namespaceMode turns an --ipc or --pid value into a spec namespace choice:
+// "host", private, or the namespace of the running container that
+// "container:NAME" names.
+// NOTE: --ipc container:NAME joins the IPC namespace but not the other
+// container's /dev/shm, which Docker shares as well; "shareable" is private.
+func (e *Engine) namespaceMode(kind, mode string) (string, error) {
+	ref, isContainer := strings.CutPrefix(mode, "container:")
+	switch {
+	case mode == "host":
+		return spec.NamespaceHost, nil
+	case !isContainer:
+		return spec.NamespacePrivate, nil
+	}
+	other, err := e.get(ref)
+	if err != nil {
+		return "", fmt.Errorf("cannot join the %s namespace of container %s: %w", kind, ref, err)
+	}
+	other.Lock()
+	pid, running := other.State.Pid, other.State.Status == ctr.Running
+	other.Unlock()
+	if !running || pid <= 0 {
+		return "", fmt.Errorf("cannot join the %s namespace of container %s: it is not running: %w",
+			kind, ref, errdefs.ErrConflict)
+	}
+	return fmt.Sprintf("/proc/%d/ns/%s", pid, kind), nil
+}
+
+// checkRuntimeOptions rejects at create the limits, namespace modes and
+// security settings that no start could apply, and gives an unset swap
+// limit Docker's default of twice the memory limit.
+func checkRuntimeOptions(hc *container.HostConfig) error {
+	if hc.Memory > 0 && hc.MemorySwap == 0 {
+		hc.MemorySwap = 2 * hc.Memory
+	}
+	if err := checkResources(hc); err != nil {
+		return err
+	}
+
+	switch mode := string(hc.IpcMode); {
+	case mode == "", mode == "private", mode == "shareable", mode == "host", mode == "none":
+	case strings.HasPrefix(mode, "container:") && len(mode) > len("container:"):
+	default:
+		return fmt.Errorf("invalid IPC mode: %s: %w", mode, errdefs.ErrInvalidArgument)
+	}
+	switch mode := string(hc.PidMode); {
+	case mode == "", mode == "host":
+	case strings.HasPrefix(mode, "container:") && len(mode) > len("container:"):
+	default:
+		return fmt.Errorf("invalid PID mode: %s: %w", mode, errdefs.ErrInvalidArgument)
+	}
+	switch hc.UTSMode {
+	case "", "host":
+	default:
+		return fmt.Errorf("invalid UTS mode: %s: %w", hc.UTSMode, errdefs.ErrInvalidArgument)
+	}
+
+	for name := range hc.Sysctls {
+		if err := spec.ValidateSysctl(name, hc.IpcMode == "host", hc.NetworkMode == "host"); err != nil {
+			return err
+		}
+	}
+	for _, u := range hc.Ulimits {
+		if u.Soft > u.Hard {
+			return fmt.Errorf("invalid ulimit %s: soft limit %d is above hard limit %d: %w",
+				u.Name, u.Soft, u.Hard, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, d := range hc.Devices {
+		if d.PathOnHost == "" {
+			return fmt.Errorf("invalid device mapping: missing host path: %w", errdefs.ErrInvalidArgument)
+		}
+	}
+	var scratch spec.Options
+	for _, opt := range hc.SecurityOpt {
+		if err := addSecurityOpt(&scratch, opt); err != nil {
 			return err
 		}
 	}
@@ -55,17 +162,22 @@ func addSecurityOpt(opts *spec.Options, opt string) error {
 		}
 		opts.NoNewPrivileges = enabled
 	case "seccomp":
-		if value == "unconfined" {
+		switch value {
+		case "unconfined":
 			opts.SeccompUnconfined = true
-			return nil
+		case "", "builtin":
+		default:
+			// The docker CLI reads seccomp=PROFILE.json and sends the
+			// file's JSON content.
+			if !strings.HasPrefix(strings.TrimSpace(value), "{") {
+				return fmt.Errorf("invalid --security-opt seccomp=%s: expected the JSON content of a seccomp profile "+
+					"(the docker CLI reads the file for you) or unconfined: %w", value, errdefs.ErrInvalidArgument)
+			}
+			opts.SeccompProfile = value
 		}
-		// TODO: custom seccomp profiles (the JSON the docker CLI sends for
-		// seccomp=PROFILE.json) are not applied yet.
-		return fmt.Errorf("--security-opt seccomp=PROFILE is not supported yet; use seccomp=unconfined or the default profile: %w",
-			errdefs.ErrNotImplemented)
 	case "apparmor", "label":
 	default:
-		return fmt.Errorf("invalid --security-opt %q: use no-new-privileges, seccomp=unconfined, apparmor=... or label=...: %w",
+		return fmt.Errorf("invalid --security-opt %q: use no-new-privileges, seccomp=PROFILE|unconfined, apparmor=... or label=...: %w",
 			opt, errdefs.ErrInvalidArgument)
 	}
 	return nil

@@ -130,7 +130,7 @@ func (e *Engine) start(ctx context.Context, c *ctr.Container) (retErr error) {
 
 	specOpts := e.specOptions(c, rootfs, netnsPath)
 	specOpts.Mounts = append(specOpts.Mounts, mounts...)
-	if err := addHostConfigOptions(c, &specOpts); err != nil {
+	if err := e.addHostConfigOptions(c, &specOpts); err != nil {
 		return err
 	}
 	if wantsInit(c) {

@@ -30,6 +30,10 @@ func (e *Engine) ContainerUpdate(ctx context.Context, ref string, update contain
 	defer c.Unlock()
 
 	hc := *c.HostConfig
+	if update.Memory > 0 && update.MemorySwap == 0 && hc.MemorySwap > 0 && update.Memory > hc.MemorySwap {
+		return container.UpdateResponse{}, fmt.Errorf("Memory limit should be smaller than already set memoryswap limit, "+
+			"update the memoryswap at the same time: %w", errdefs.ErrInvalidArgument)
+	}
 	if update.Memory != 0 {
 		hc.Memory = update.Memory
 	}
@@ -41,6 +45,21 @@ func (e *Engine) ContainerUpdate(ctx context.Context, ref string, update contain
 	}
 	if update.CPUShares != 0 {
 		hc.CPUShares = update.CPUShares
+	}
+	if update.CPUPeriod != 0 {
+		hc.CPUPeriod = update.CPUPeriod
+	}
+	if update.CPUQuota != 0 {
+		hc.CPUQuota = update.CPUQuota
+	}
+	if update.CpusetCpus != "" {
+		hc.CpusetCpus = update.CpusetCpus
+	}
+	if update.CpusetMems != "" {
+		hc.CpusetMems = update.CpusetMems
+	}
+	if update.MemoryReservation != 0 {
+		hc.MemoryReservation = update.MemoryReservation
 	}
 	if update.PidsLimit != nil {
 		limit := *update.PidsLimit
@@ -63,11 +82,16 @@ func (e *Engine) ContainerUpdate(ctx context.Context, ref string, update contain
 	switch c.State.Status {
 	case ctr.Running, ctr.Paused:
 		resources := spec.Resources(spec.Options{
-			Memory:     update.Memory,
-			MemorySwap: update.MemorySwap,
-			NanoCPUs:   update.NanoCPUs,
-			CPUShares:  update.CPUShares,
-			PidsLimit:  update.PidsLimit,
+			Memory:            update.Memory,
+			MemorySwap:        update.MemorySwap,
+			MemoryReservation: update.MemoryReservation,
+			NanoCPUs:          update.NanoCPUs,
+			CPUShares:         update.CPUShares,
+			CPUPeriod:         update.CPUPeriod,
+			CPUQuota:          update.CPUQuota,
+			CpusetCpus:        update.CpusetCpus,
+			CpusetMems:        update.CpusetMems,
+			PidsLimit:         update.PidsLimit,
 		})
 		if err := e.runc().Update(ctx, c.ID, resources); err != nil {
 			return container.UpdateResponse{}, fmt.Errorf("update resources of container %s: %w", c.ID, err)
@@ -90,12 +114,33 @@ func checkResources(hc *container.HostConfig) error {
 	if hc.Memory != 0 && hc.Memory < minMemory {
 		return fmt.Errorf("Minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
 	}
+	if hc.Memory == 0 && hc.MemorySwap > 0 {
+		return fmt.Errorf("You should always set the Memory limit when using Memoryswap limit, see usage: %w",
+			errdefs.ErrInvalidArgument)
+	}
 	if hc.Memory > 0 && hc.MemorySwap > 0 && hc.MemorySwap < hc.Memory {
 		return fmt.Errorf("Minimum memoryswap limit should be larger than memory limit, see usage: %w",
 			errdefs.ErrInvalidArgument)
 	}
 	if hc.NanoCPUs < 0 {
 		return fmt.Errorf("Range of CPUs is from 0.01 to the number of CPUs available: %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.NanoCPUs > 0 && hc.CPUPeriod > 0 {
+		return fmt.Errorf("Conflicting options: Nano CPUs and CPU Period cannot both be set: %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.NanoCPUs > 0 && hc.CPUQuota > 0 {
+		return fmt.Errorf("Conflicting options: Nano CPUs and CPU Quota cannot both be set: %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.CPUPeriod != 0 && (hc.CPUPeriod < 1000 || hc.CPUPeriod > 1000000) {
+		return fmt.Errorf("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000): %w",
+			errdefs.ErrInvalidArgument)
+	}
+	if hc.CPUQuota > 0 && hc.CPUQuota < 1000 {
+		return fmt.Errorf("CPU cfs quota can not be less than 1ms (i.e. 1000): %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.MemoryReservation > 0 && hc.Memory > 0 && hc.MemoryReservation > hc.Memory {
+		return fmt.Errorf("Minimum memory limit can not be less than memory reservation limit, see usage: %w",
+			errdefs.ErrInvalidArgument)
 	}
 	if hc.CPUShares < 0 {
 		return fmt.Errorf("invalid CPU shares %d: must not be negative: %w", hc.CPUShares, errdefs.ErrInvalidArgument)

@@ -18,6 +18,9 @@ import (
 type host struct {
 	// capBounding is the bounding capability set of this process.
 	capBounding uint64
+	// canRaiseRlimits is whether this process has CAP_SYS_RESOURCE in its
+	// effective set, so that runc can raise hard rlimits.
+	canRaiseRlimits bool
 	// sysctlExists reports whether /proc/sys has the given dotted sysctl.
 	sysctlExists func(name string) bool
 	// extraMaskedPaths are machine-specific paths to mask, such as per-CPU
@@ -33,12 +36,17 @@ type host struct {
 
 // probeHost reads the facts Generate needs from this machine.
 func probeHost() (host, error) {
-	bounding, err := readCapBounding()
+	bounding, err := readCapSet("CapBnd")
+	if err != nil {
+		return host{}, err
+	}
+	effective, err := readCapSet("CapEff")
 	if err != nil {
 		return host{}, err
 	}
 	return host{
 		capBounding:      bounding,
+		canRaiseRlimits:  effective&(1<<unix.CAP_SYS_RESOURCE) != 0,
 		sysctlExists:     sysctlExists,
 		extraMaskedPaths: thermalThrottlePaths(),
 		rlimit: func(resource int) (unix.Rlimit, error) {
@@ -51,24 +59,25 @@ func probeHost() (host, error) {
 	}, nil
 }
 
-// readCapBounding parses CapBnd from /proc/self/status.
-func readCapBounding() (uint64, error) {
+// readCapSet parses a capability set line, such as CapBnd or CapEff, from
+// /proc/self/status.
+func readCapSet(name string) (uint64, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0, fmt.Errorf("read capability bounding set: %w", err)
+		return 0, fmt.Errorf("read capability set %s: %w", name, err)
 	}
 	for line := range strings.Lines(string(data)) {
-		value, ok := strings.CutPrefix(line, "CapBnd:")
+		value, ok := strings.CutPrefix(line, name+":")
 		if !ok {
 			continue
 		}
-		bounding, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
+		set, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse CapBnd %q: %w", strings.TrimSpace(value), err)
+			return 0, fmt.Errorf("parse %s %q: %w", name, strings.TrimSpace(value), err)
 		}
-		return bounding, nil
+		return set, nil
 	}
-	return 0, fmt.Errorf("read capability bounding set: no CapBnd line in /proc/self/status")
+	return 0, fmt.Errorf("read capability set: no %s line in /proc/self/status", name)
 }
 
 // sysctlExists reports whether a dotted sysctl name exists, since runc fails

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -68,14 +69,26 @@ type Options struct {
 
 	// Memory is the memory limit in bytes, none when 0.
 	Memory int64
-	// MemorySwap is the memory plus swap limit in bytes, set only when
-	// positive. Docker's API layer turns 0 into twice Memory, so callers
-	// that want Docker's behaviour do that before calling Generate.
+	// MemorySwap is the memory plus swap limit in bytes, set when positive,
+	// and -1 for unlimited swap. Docker's API layer turns 0 into twice
+	// Memory, so callers that want Docker's behaviour do that before
+	// calling Generate.
 	MemorySwap int64
+	// MemoryReservation is the soft memory limit in bytes, none when 0.
+	MemoryReservation int64
+	// OomKillDisable turns the OOM killer off for the cgroup. Only cgroup v1
+	// has this setting.
+	OomKillDisable bool
 	// NanoCPUs is the CPU quota in billionths of a CPU.
 	NanoCPUs int64
 	// CPUShares is the relative CPU weight, none when 0.
 	CPUShares int64
+	// CPUPeriod and CPUQuota are the CFS period and quota in microseconds,
+	// used when NanoCPUs is 0. Zero leaves them unset.
+	CPUPeriod, CPUQuota int64
+	// CpusetCpus and CpusetMems are the CPUs and memory nodes the container
+	// may use, in the kernel's list format ("0-2,4"). Empty means all.
+	CpusetCpus, CpusetMems string
 	// PidsLimit limits the number of processes. nil leaves it unset, and a
 	// value <= 0 means unlimited.
 	PidsLimit *int64
@@ -86,8 +99,9 @@ type Options struct {
 	// OOMScoreAdj is the process's oom_score_adj. Lowering it below the
 	// current value needs CAP_SYS_RESOURCE.
 	OOMScoreAdj int
-	// Rlimits are process resource limits. Each is capped at this process's
-	// own hard limit, because raising a hard limit needs CAP_SYS_RESOURCE.
+	// Rlimits are process resource limits. Without CAP_SYS_RESOURCE a hard
+	// limit above this process's own is an error, because runc cannot
+	// raise it.
 	Rlimits []specs.POSIXRlimit
 	// Sysctls are namespaced kernel parameters, applied after the defaults.
 	Sysctls map[string]string
@@ -103,6 +117,20 @@ type Options struct {
 	NoNewPrivileges bool
 	// SeccompUnconfined turns off the default seccomp profile.
 	SeccompUnconfined bool
+	// SeccompProfile is a seccomp profile in Docker's JSON format that
+	// replaces the default profile when set.
+	SeccompProfile string
+
+	// Devices are host devices to create in the container.
+	Devices []DeviceMapping
+	// IPCNamespace and PIDNamespace are NamespacePrivate (the empty
+	// string), NamespaceHost or the path of a namespace to join.
+	IPCNamespace, PIDNamespace string
+	// NoShm leaves out /dev/shm, as --ipc none does.
+	NoShm bool
+	// UTSHost runs the container in the host's UTS namespace. Hostname is
+	// then ignored.
+	UTSHost bool
 }
 
 // Generate returns the OCI spec for opts, reading the machine's capability
@@ -145,11 +173,23 @@ func generate(opts Options, h host) (*specs.Spec, error) {
 	setResources(s.Linux.Resources, opts)
 	setSysctls(s.Linux, opts, h)
 	setMounts(s, opts)
+	setNamespaceModes(s, opts)
+	if err := setDevices(s.Linux, opts.Devices); err != nil {
+		return nil, err
+	}
 
 	if opts.Privileged {
 		if err := setPrivileged(s, h); err != nil {
 			return nil, err
 		}
+		return s, nil
+	}
+	if opts.SeccompProfile != "" && !opts.SeccompUnconfined {
+		profile, err := seccomp.LoadProfile(opts.SeccompProfile, s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid seccomp profile: %w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		s.Linux.Seccomp = profile
 		return s, nil
 	}
 	if !opts.SeccompUnconfined {
@@ -260,8 +300,8 @@ func environment(opts Options) []string {
 	return env
 }
 
-// capRlimits caps each requested limit at this process's hard limit, because
-// without CAP_SYS_RESOURCE runc cannot raise it and fails.
+// capRlimits checks the requested limits. A hard limit above this process's
+// own is an error without CAP_SYS_RESOURCE, because runc cannot raise it.
 func capRlimits(requested []specs.POSIXRlimit, h host) ([]specs.POSIXRlimit, error) {
 	var out []specs.POSIXRlimit
 	for _, rl := range requested {
@@ -269,12 +309,19 @@ func capRlimits(requested []specs.POSIXRlimit, h host) ([]specs.POSIXRlimit, err
 		if !ok {
 			return nil, fmt.Errorf("unknown rlimit type %q: %w", rl.Type, errdefs.ErrInvalidArgument)
 		}
+		if rl.Soft > rl.Hard {
+			return nil, fmt.Errorf("invalid %s: soft limit %d is above hard limit %d: %w",
+				rl.Type, rl.Soft, rl.Hard, errdefs.ErrInvalidArgument)
+		}
 		current, err := h.rlimit(resource)
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", rl.Type, err)
 		}
-		rl.Hard = min(rl.Hard, current.Max)
-		rl.Soft = min(rl.Soft, rl.Hard)
+		if rl.Hard > current.Max && !h.canRaiseRlimits {
+			return nil, fmt.Errorf("invalid %s: hard limit %d is above the daemon's hard limit %d, "+
+				"and raising it needs CAP_SYS_RESOURCE; request at most %d: %w",
+				rl.Type, rl.Hard, current.Max, current.Max, errdefs.ErrInvalidArgument)
+		}
 		out = append(out, rl)
 	}
 	return out, nil
@@ -286,9 +333,17 @@ func setResources(r *specs.LinuxResources, opts Options) {
 		limit := opts.Memory
 		memory.Limit = &limit
 	}
-	if opts.MemorySwap > 0 {
+	if opts.MemorySwap > 0 || opts.MemorySwap == -1 {
 		swap := opts.MemorySwap
 		memory.Swap = &swap
+	}
+	if opts.MemoryReservation > 0 {
+		reservation := opts.MemoryReservation
+		memory.Reservation = &reservation
+	}
+	if opts.OomKillDisable {
+		disable := true
+		memory.DisableOOMKiller = &disable
 	}
 	if memory != (specs.LinuxMemory{}) {
 		r.Memory = &memory
@@ -307,7 +362,17 @@ func setResources(r *specs.LinuxResources, opts Options) {
 		cpu.Period = &period
 		cpu.Quota = &quota
 	}
-	if cpu.Shares != nil || cpu.Period != nil {
+	if opts.NanoCPUs == 0 && opts.CPUPeriod > 0 {
+		period := uint64(opts.CPUPeriod)
+		cpu.Period = &period
+	}
+	if opts.NanoCPUs == 0 && opts.CPUQuota != 0 {
+		quota := opts.CPUQuota
+		cpu.Quota = &quota
+	}
+	cpu.Cpus = opts.CpusetCpus
+	cpu.Mems = opts.CpusetMems
+	if cpu != (specs.LinuxCPU{}) {
 		r.CPU = &cpu
 	}
 

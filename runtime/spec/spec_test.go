@@ -87,7 +87,7 @@ func TestGenerateGolden(t *testing.T) {
 				CgroupsPath: "custom/c2",
 				OOMScoreAdj: 500,
 				Rlimits: []specs.POSIXRlimit{
-					{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1 << 20},
+					{Type: "RLIMIT_NOFILE", Hard: 4096, Soft: 4096},
 					{Type: "RLIMIT_CORE", Hard: 0, Soft: 0},
 				},
 				Sysctls:         map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"},
