@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -167,10 +168,23 @@ func TestVolumes(t *testing.T) {
 		d.must("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "ramvol")
 		out = d.must("run", "--rm", "-v", "ramvol:/r", "busybox", "sh", "-c", "df -k /r | tail -n 1")
 		assert.Check(t, is.Equal(strings.Fields(out)[1], "1024"), out)
-		mountinfo, err := os.ReadFile("/proc/self/mountinfo")
-		assert.NilError(t, err)
-		assert.Check(t, !strings.Contains(string(mountinfo), " "+filepath.Join(d.dataRoot, "volumes", "ramvol", "_data")+" "),
-			"tmpfs volume still mounted after its only container exited")
+		ramData := filepath.Join(d.dataRoot, "volumes", "ramvol", "_data")
+		assert.Check(t, !isMounted(t, ramData), "tmpfs volume still mounted after its only container exited")
+
+		// A daemon killed while a container uses the volume leaves it
+		// mounted for that container, and the restarted daemon unmounts
+		// it once the container is gone.
+		d.must("run", "-d", "--name", "ramuser", "-v", "ramvol:/r", "busybox", "sh", "-c", "echo in-ram > /r/f; sleep 600")
+		waitFor(t, "the tmpfs volume to be written", 10*time.Second, func() bool {
+			r, _ := d.run("exec", "ramuser", "cat", "/r/f")
+			return r.stdout == "in-ram\n"
+		})
+		d.kill()
+		d.start()
+		assert.Check(t, isMounted(t, ramData))
+		assert.Check(t, is.Equal(d.must("exec", "ramuser", "cat", "/r/f"), "in-ram\n"))
+		d.must("rm", "-f", "ramuser")
+		assert.Check(t, !isMounted(t, ramData), "tmpfs volume still mounted after its container was removed")
 
 		d.must("run", "--name", "sized", "-v", "sized:/s", "busybox", "sh", "-c", "head -c 3000 /dev/zero > /s/f")
 		out = d.must("system", "df", "-v")
@@ -206,4 +220,18 @@ func TestVolumes(t *testing.T) {
 		out = dockerOK(t, d, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
 		assert.Check(t, is.Contains(out, "Local Volumes"))
 	})
+}
+
+// isMounted reports whether path is a mount point in the test's mount
+// namespace, which is the daemon's.
+func isMounted(t *testing.T, path string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	assert.NilError(t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if fields := strings.Fields(line); len(fields) > 4 && fields[4] == path {
+			return true
+		}
+	}
+	return false
 }
