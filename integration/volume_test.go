@@ -215,6 +215,12 @@ func TestVolumes(t *testing.T) {
 		dockerFails(t, d, 1, "volume is in use", "volume", "rm", "dv")
 		out = dockerOK(t, d, "inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", "dholder")
 		assert.Check(t, is.Equal(out, "volume dv /d true\n"))
+		host := t.TempDir()
+		dockerFails(t, d, 1, "Read-only file system",
+			"run", "--rm", "--mount", "type=bind,src="+host+",dst=/h,readonly", "busybox", "touch", "/h/x")
+		out = dockerOK(t, d, "run", "--rm", "--volumes-from", "dholder:ro", "--read-only", "--tmpfs", "/tmp:size=64k",
+			"busybox", "sh", "-c", "cat /d/x; touch /tmp/ok && echo tmp-ok; touch /d/y || echo d-ro; touch /z || echo root-ro")
+		assert.Check(t, is.Equal(out, "x\ntmp-ok\nd-ro\nroot-ro\n"))
 		dockerOK(t, d, "rm", "-f", "dholder")
 		dockerOK(t, d, "volume", "rm", "dv")
 		out = dockerOK(t, d, "system", "df", "--format", "{{.Type}} {{.TotalCount}}")
