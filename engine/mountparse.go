@@ -17,9 +17,8 @@ import (
 	"github.com/berth-engine/berth/volume"
 )
 
-// mountRequest is one mount a create request asks for, before its volume
-// exists: VolumeOptions carry the labels and driver options of a volume
-// that --mount creates.
+// mountRequest is one mount of a create request before its volume exists,
+// with the labels and driver options for a volume that --mount creates.
 type mountRequest struct {
 	ctr.MountPoint
 	volumeLabels  map[string]string

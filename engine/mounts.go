@@ -184,8 +184,8 @@ func (e *Engine) setupMounts(ctx context.Context, c *ctr.Container, rootfs strin
 			rel := strings.TrimPrefix(mp.Destination, parent.original)
 			inRootfs = false
 			if parent.source == "" {
-				// Inside a tmpfs that exists only once the container runs;
-				// runc creates the target there.
+				// The parent is a tmpfs, which exists only once the
+				// container runs, so runc creates the target in it.
 				resolved = path.Join(parent.resolved, rel)
 			} else {
 				sub, err := rootarchive.ResolveIn(parent.source, rel, create)
