@@ -30,9 +30,6 @@ CMD ["cat", "/app/count"]
 EOF
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-
 # measure PREPARE CLI...: runs PREPARE, then times CLI, $runs times after
 # one warm-up, and prints the median in ms.
 measure() {

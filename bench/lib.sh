@@ -1,6 +1,7 @@
 # Shared set-up of the bench scripts, sourced by them: builds bin/berth,
 # makes the busybox rootfs tarball, and starts a private berth daemon with
-# its own roots, socket and bridge, all removed again on exit.
+# its own roots, socket and bridge, all removed again on exit. Also defines
+# median, ratio and wait_for.
 #
 # Before sourcing, set bip to the bridge's gateway/prefix, and optionally
 # the array berth_daemon_args to more flags of `berth daemon`. Afterwards,
@@ -9,6 +10,27 @@
 
 cd "$(dirname "$0")/.."
 PATH=$PATH:/usr/local/go/bin
+
+# An interrupted bench still runs its EXIT trap, which removes what it set up.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# median NUMBER...: prints the median.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# ratio A B: prints A / B with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds, and
+# fails after SECONDS.
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; return 1; }
+		sleep 0.1
+	done
+}
 
 work=$(mktemp -d /tmp/berth-bench-XXXXXX)
 bridge=bb$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -59,17 +59,6 @@ teardown() {
 . "$(dirname "$0")/lib.sh"
 trap teardown EXIT
 
-# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds, and
-# fails after SECONDS.
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
-
 # The server returns 64 KiB for /big and "ok" for every other path.
 mkdir -p "$work/httpd"
 cat >"$work/httpd/main.go" <<'EOF'
@@ -130,7 +119,6 @@ to_mib() {
 		printf "%.1f", n
 	}'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # wrk_once URL [NETNS]: runs wrk once against URL, in the network namespace
 # NETNS if given, and prints "req/s MiB/s mean_ms p99_ms".

@@ -135,17 +135,6 @@ teardown() {
 . "$(dirname "$0")/lib.sh"
 trap teardown EXIT
 
-# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds, and
-# fails after SECONDS.
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
-
 ip netns add "$ns"
 ip link add "$veth" type veth peer name eth0 netns "$ns"
 ip addr add "$host_addr/30" dev "$veth"
@@ -162,7 +151,6 @@ elapsed_ms() {
 	end=$(date +%s%N)
 	echo $(((end - start) / 1000000))
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 mkdir -p "$work/registry"
 cat >"$work/registry/config.yml" <<EOF

@@ -36,8 +36,6 @@ PY
 	berth rm -f "$id" >/dev/null
 fi
 
-# median TIMES...: prints the median of the numbers (milliseconds)
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # measure CMD...: runs CMD $runs times (after 2 warm-ups) and prints the median in ms
 measure() {
 	local times=() i start end
@@ -51,7 +49,6 @@ measure() {
 	awk -v us="$(median "${times[@]}")" 'BEGIN {printf "%.1f", us / 1000}'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 runc_ms=$(measure runc --root "$work/runc" run --bundle "$work/bundle" bench-runc)
 berth_ms=$(measure berth run --rm busybox true)
