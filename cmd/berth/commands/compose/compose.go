@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
 	"github.com/berth-engine/berth/compose"
@@ -39,23 +40,63 @@ func (f *projectFlags) loadOptions() compose.LoadOptions {
 }
 
 // NewComposeCommand returns the "compose" command group.
+//
+// The group parses its own flags: the project flags come before the
+// subcommand, as in "berth compose -f FILE logs -f", where the second -f
+// is "logs --follow". cobra cannot give a persistent -f/--file and a
+// subcommand's -f/--follow to one command tree, so the subcommands live in
+// a tree of their own that receives the arguments after the project flags.
 func NewComposeCommand(c *cli.CLI) *cobra.Command {
-	flags := &projectFlags{}
 	cmd := &cobra.Command{
-		Use:   "compose",
+		Use:                "compose [OPTIONS] COMMAND",
+		Short:              "Define and run multi-container applications",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCompose(cmd, c, args)
+		},
+	}
+	return cmd
+}
+
+func runCompose(cmd *cobra.Command, c *cli.CLI, args []string) error {
+	flags := &projectFlags{}
+	tree := newComposeTree(c, flags)
+
+	set := pflag.NewFlagSet("compose", pflag.ContinueOnError)
+	set.SetInterspersed(false)
+	set.SetOutput(c.Err())
+	flags.addFlags(set)
+	// The global client flags (-H, --config) may also follow "compose".
+	set.AddFlagSet(cmd.Root().PersistentFlags())
+	help := set.BoolP("help", "h", false, "Print usage")
+	if err := set.Parse(args); err != nil {
+		return cli.FlagError(cmd, err)
+	}
+	rest := set.Args()
+	if *help || len(rest) == 0 {
+		rest = append([]string{"--help"}, rest...)
+	}
+
+	root := &cobra.Command{Use: cmd.Root().Name(), SilenceUsage: true, SilenceErrors: true}
+	root.SetOut(c.Out())
+	root.SetErr(c.Err())
+	root.AddCommand(tree)
+	tree.Flags().AddFlagSet(set)
+	configure(tree)
+	root.SetArgs(append([]string{"compose"}, rest...))
+	return root.ExecuteContext(cmd.Context())
+}
+
+// newComposeTree returns the "compose" command with its subcommands.
+func newComposeTree(c *cli.CLI, flags *projectFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "compose [OPTIONS] COMMAND",
 		Short: "Define and run multi-container applications",
 		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringArrayVarP(&flags.files, "file", "f", nil, "Compose configuration files")
-	pf.StringVarP(&flags.name, "project-name", "p", "", "Project name")
-	pf.StringVar(&flags.directory, "project-directory", "", "Alternate working directory (default: the directory of the first compose file)")
-	pf.StringArrayVar(&flags.envFiles, "env-file", nil, "Alternate environment files (default: .env in the project directory)")
-	pf.StringArrayVar(&flags.profiles, "profile", nil, "Profile to enable")
-
 	cmd.AddCommand(
 		newUpCommand(c, flags),
 		newDownCommand(c, flags),
@@ -73,6 +114,27 @@ func NewComposeCommand(c *cli.CLI) *cobra.Command {
 		newLsCommand(c),
 	)
 	return cmd
+}
+
+func (f *projectFlags) addFlags(set *pflag.FlagSet) {
+	set.StringArrayVarP(&f.files, "file", "f", nil, "Compose configuration files")
+	set.StringVarP(&f.name, "project-name", "p", "", "Project name")
+	set.StringVar(&f.directory, "project-directory", "", "Alternate working directory (default: the directory of the first compose file)")
+	set.StringArrayVar(&f.envFiles, "env-file", nil, "Alternate environment files (default: .env in the project directory)")
+	set.StringArrayVar(&f.profiles, "profile", nil, "Profile to enable")
+}
+
+// configure makes cmd and its subcommands report errors like the rest of
+// berth's commands: no usage dump, and exit code 125 for invalid flags.
+func configure(cmd *cobra.Command) {
+	cmd.SilenceUsage = true
+	cmd.SilenceErrors = true
+	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return cli.FlagError(cmd, err)
+	})
+	for _, sub := range cmd.Commands() {
+		configure(sub)
+	}
 }
 
 // session is one compose command's project and API client.

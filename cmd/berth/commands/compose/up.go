@@ -499,15 +499,19 @@ func (s *session) attach(ctx context.Context, services []string, opts *upOptions
 		done <- s.streamLogs(logCtx, containers, logOptions{follow: true, noColor: opts.noColor, tail: "all"})
 	}()
 
+	// berth's main also cancels ctx on SIGINT, so either event can come
+	// first when the user presses Ctrl-C.
 	select {
 	case err := <-done:
-		return err
+		if ctx.Err() == nil {
+			return err
+		}
 	case <-signals:
-		cancel()
-		fmt.Fprintln(s.cli.Err(), "Gracefully stopping... (press Ctrl+C again to force)")
-		timeout := opts.timeout
-		return s.stopContainers(context.WithoutCancel(ctx), containers, &timeout)
 	}
+	cancel()
+	fmt.Fprintln(s.cli.Err(), "Gracefully stopping... (press Ctrl+C again to force)")
+	timeout := opts.timeout
+	return s.stopContainers(context.WithoutCancel(ctx), containers, &timeout)
 }
 
 // stopContainers stops containers in reverse dependency order.
