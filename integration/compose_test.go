@@ -1,0 +1,232 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// composeLeftovers lists the containers, networks and volumes that carry
+// the compose project label of project.
+func (d *daemon) composeLeftovers(project string) string {
+	d.t.Helper()
+	filter := "label=com.docker.compose.project=" + project
+	return d.must("ps", "-aq", "--filter", filter) +
+		d.must("network", "ls", "-q", "--filter", filter) +
+		d.must("volume", "ls", "-q", "--filter", filter)
+}
+
+// composeIDs returns the IDs of a project's containers by name.
+func (d *daemon) composeIDs(args ...string) map[string]string {
+	d.t.Helper()
+	out := d.must(append(args, "ps", "-a", "--format", "{{.Name}} {{.ID}}")...)
+	ids := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if name, id, ok := strings.Cut(line, " "); ok {
+			ids[name] = id
+		}
+	}
+	return ids
+}
+
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	assert.NilError(t, os.WriteFile(path, []byte(content), 0o644))
+}
+
+// TestComposeExample brings examples/microservices up with berth compose,
+// reads the front end through the published port and takes it down.
+func TestComposeExample(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+	root, err := moduleRoot()
+	assert.NilError(t, err)
+	file := filepath.Join(root, "examples", "microservices", "compose.yaml")
+
+	dir := t.TempDir()
+	port := freePort(t)
+	envFile := filepath.Join(dir, "test.env")
+	writeTestFile(t, envFile, fmt.Sprintf("SHIPYARD_PORT=127.0.0.1:%d\n", port))
+	override := filepath.Join(dir, "subnet.yaml")
+	writeTestFile(t, override, fmt.Sprintf("networks:\n  default:\n    ipam:\n      config:\n        - subnet: %s\n",
+		freeSubnet(t).Masked()))
+	project := []string{"compose", "-f", file, "-f", override, "--env-file", envFile}
+
+	d.must(append(project, "up", "-d")...)
+
+	var page string
+	waitFor(t, "the front end's page", 15*time.Second, func() bool {
+		page, err = httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index", port))
+		return err == nil && strings.Contains(page, "<li>")
+	})
+	for _, item := range []string{"anchor", "rope", "sail"} {
+		assert.Check(t, is.Contains(page, "<li>"+item+"</li>"))
+	}
+
+	ids := d.composeIDs(project...)
+	for _, name := range []string{"shipyard-data-1", "shipyard-api-1", "shipyard-frontend-1"} {
+		assert.Check(t, ids[name] != "", "no container %s in %v", name, ids)
+	}
+	assert.Check(t, is.Contains(d.must("compose", "ls"), "shipyard"))
+	network := d.must("network", "inspect", "-f", "{{index .Labels \"com.docker.compose.network\"}}", "shipyard_default")
+	assert.Check(t, is.Equal(strings.TrimSpace(network), "default"))
+
+	d.must(append(project, "down", "-v")...)
+	assert.Check(t, is.Equal(d.composeLeftovers("shipyard"), ""))
+}
+
+// composeProject is a project of busybox services: init must complete
+// before web starts, worker runs on a second network and a named volume
+// carries init's marker file to web.
+const composeProject = `name: cz
+services:
+  init:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; touch /shared/ready; echo init done"]
+    volumes: [shared:/shared]
+  web:
+    image: busybox
+    command: ["sh", "-c", "test -f /shared/ready && echo web ready $$GREETING; exec sleep 1000"]
+    environment:
+      GREETING: ${GREETING:-hello}
+    volumes: [shared:/shared]
+    depends_on:
+      init:
+        condition: service_completed_successfully
+  worker:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    networks:
+      back:
+        aliases: [jobs]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: %s
+  back:
+    ipam:
+      config:
+        - subnet: %s
+volumes:
+  shared: {}
+`
+
+// TestComposeLifecycle checks dependency order, logs, recreation of
+// changed services only, scaling, exec, run and down on one daemon.
+func TestComposeLifecycle(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	writeTestFile(t, file, fmt.Sprintf(composeProject, freeSubnet(t).Masked(), freeSubnet(t).Masked()))
+	changedEnv := filepath.Join(dir, "changed.env")
+	writeTestFile(t, changedEnv, "GREETING=changed\n")
+	project := []string{"compose", "-f", file}
+
+	t.Run("up waits for completion", func(t *testing.T) {
+		d.must(append(project, "up", "-d")...)
+		initState := d.must("inspect", "-f", "{{.State.ExitCode}} {{.State.FinishedAt}}", "cz-init-1")
+		code, finished, _ := strings.Cut(strings.TrimSpace(initState), " ")
+		assert.Check(t, is.Equal(code, "0"))
+		webStarted := strings.TrimSpace(d.must("inspect", "-f", "{{.State.StartedAt}}", "cz-web-1"))
+		finishedAt, err := time.Parse(time.RFC3339Nano, finished)
+		assert.NilError(t, err)
+		startedAt, err := time.Parse(time.RFC3339Nano, webStarted)
+		assert.NilError(t, err)
+		assert.Check(t, !startedAt.Before(finishedAt), "web started %s, before init finished %s", startedAt, finishedAt)
+	})
+
+	t.Run("logs and ps", func(t *testing.T) {
+		var logs string
+		waitFor(t, "web's log line", 10*time.Second, func() bool {
+			logs = d.must(append(project, "logs", "web")...)
+			return strings.Contains(logs, "web ready")
+		})
+		assert.Check(t, is.Contains(logs, "cz-web-1 | web ready hello"))
+		assert.Check(t, !strings.Contains(logs, "\x1b["), "colour codes in output that is not a terminal: %q", logs)
+
+		all := d.must(append(project, "logs", "--no-color")...)
+		assert.Check(t, is.Contains(all, "cz-init-1   | init done"))
+
+		running := d.must(append(project, "ps", "--format", "{{.Name}}")...)
+		assert.Check(t, is.Contains(running, "cz-web-1"))
+		assert.Check(t, !strings.Contains(running, "cz-init-1"), "exited container in ps without -a: %s", running)
+		assert.Check(t, is.Contains(d.must(append(project, "ps", "-a")...), "cz-init-1"))
+		assert.Check(t, is.Equal(d.must(append(project, "ps", "--services")...), "init\nweb\nworker\n"))
+		assert.Check(t, is.Contains(d.must("compose", "ls", "-a"), "cz"))
+	})
+
+	t.Run("up without change keeps containers", func(t *testing.T) {
+		before := d.composeIDs(project...)
+		r, err := d.run(append(project, "up", "-d")...)
+		assert.NilError(t, err)
+		assert.Equal(t, r.code, 0, r.String())
+		assert.Check(t, is.Contains(r.stderr, "cz-worker-1  Running"))
+		assert.Check(t, is.DeepEqual(d.composeIDs(project...), before))
+	})
+
+	t.Run("changed environment recreates one service", func(t *testing.T) {
+		before := d.composeIDs(project...)
+		r, err := d.run("compose", "--env-file", changedEnv, "-f", file, "up", "-d")
+		assert.NilError(t, err)
+		assert.Equal(t, r.code, 0, r.String())
+		after := d.composeIDs(project...)
+		assert.Check(t, after["cz-web-1"] != before["cz-web-1"], "web was not recreated")
+		assert.Check(t, is.Equal(after["cz-init-1"], before["cz-init-1"]))
+		assert.Check(t, is.Equal(after["cz-worker-1"], before["cz-worker-1"]))
+		env := d.must("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", "cz-web-1")
+		assert.Check(t, is.Contains(env, "GREETING=changed"))
+	})
+
+	t.Run("scale up and down", func(t *testing.T) {
+		d.must(append(project, "up", "-d", "--scale", "worker=3", "worker")...)
+		ids := d.composeIDs(project...)
+		for _, name := range []string{"cz-worker-1", "cz-worker-2", "cz-worker-3"} {
+			assert.Check(t, ids[name] != "", "no container %s in %v", name, ids)
+		}
+		out := d.must("exec", "cz-worker-1", "nslookup", "jobs")
+		assert.Check(t, is.Contains(out, "Address"))
+
+		d.must(append(project, "up", "-d", "--scale", "worker=1", "worker")...)
+		ids = d.composeIDs(project...)
+		var workers []string
+		for name := range ids {
+			if strings.HasPrefix(name, "cz-worker-") {
+				workers = append(workers, name)
+			}
+		}
+		sort.Strings(workers)
+		assert.Check(t, is.DeepEqual(workers, []string{"cz-worker-1"}))
+	})
+
+	t.Run("exec and run", func(t *testing.T) {
+		out := d.must(append(project, "exec", "-T", "-e", "WHO=exec", "worker", "sh", "-c", "echo hi $WHO")...)
+		assert.Check(t, is.Equal(out, "hi exec\n"))
+
+		out = d.must(append(project, "run", "--rm", "--no-deps", "-e", "WHO=run", "worker", "sh", "-c", "echo one-off $WHO")...)
+		assert.Check(t, is.Contains(out, "one-off run"))
+		left := d.must("ps", "-aq", "--filter", "label=com.docker.compose.oneoff=True")
+		assert.Check(t, is.Equal(left, ""))
+	})
+
+	t.Run("stop and start", func(t *testing.T) {
+		d.must(append(project, "stop", "worker")...)
+		assert.Check(t, !strings.Contains(d.must(append(project, "ps")...), "cz-worker-1"))
+		d.must(append(project, "start", "worker")...)
+		assert.Check(t, is.Contains(d.must(append(project, "ps")...), "cz-worker-1"))
+	})
+
+	t.Run("down removes everything", func(t *testing.T) {
+		d.must(append(project, "down", "-v")...)
+		assert.Check(t, is.Equal(d.composeLeftovers("cz"), ""))
+	})
+}
