@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -233,20 +232,17 @@ func (e *Engine) recordStartFailure(ctx context.Context, c *ctr.Container, err e
 func portBindings(config *container.Config, hc *container.HostConfig) ([]network.PortBinding, error) {
 	var out []network.PortBinding
 	add := func(port mobynet.Port, hostIP netip.Addr, hostPort string) error {
-		var hp uint16
+		var first, last uint16
 		if hostPort != "" {
-			first, last, err := parseHostPortRange(hostPort)
-			if err != nil {
+			var err error
+			if first, last, err = parseHostPortRange(hostPort); err != nil {
 				return fmt.Errorf("invalid host port %q for %s: %w", hostPort, port, err)
-			}
-			hp = first
-			if last != first {
-				hp = firstFreePort(hostIP, first, last, string(port.Proto()))
 			}
 		}
 		out = append(out, network.PortBinding{
 			HostIP:        hostIP,
-			HostPort:      hp,
+			HostPort:      first,
+			HostPortEnd:   last,
 			ContainerPort: port.Num(),
 			Proto:         string(port.Proto()),
 		})
@@ -295,31 +291,6 @@ func parseHostPortRange(s string) (first, last uint16, err error) {
 			errdefs.ErrInvalidArgument)
 	}
 	return uint16(a), uint16(b), nil
-}
-
-// firstFreePort returns the first port of a host port range that can be
-// bound right now, or the first of the range, whose bind then reports the
-// conflict.
-func firstFreePort(ip netip.Addr, first, last uint16, proto string) uint16 {
-	host := "0.0.0.0"
-	if ip.IsValid() {
-		host = ip.String()
-	}
-	for p := uint32(first); p <= uint32(last); p++ {
-		addr := net.JoinHostPort(host, strconv.Itoa(int(p)))
-		if proto == "udp" {
-			if c, err := net.ListenPacket("udp4", addr); err == nil {
-				c.Close()
-				return uint16(p)
-			}
-			continue
-		}
-		if l, err := net.Listen("tcp4", addr); err == nil {
-			l.Close()
-			return uint16(p)
-		}
-	}
-	return first
 }
 
 func (e *Engine) specOptions(c *ctr.Container, rootfs, netnsPath string) spec.Options {

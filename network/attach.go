@@ -187,19 +187,42 @@ func normalizePorts(ports []PortBinding) ([]PortBinding, error) {
 }
 
 // reservePorts reserves the host port of each binding and fills in the ports
-// the kernel chose for HostPort 0.
+// the kernel chose for HostPort 0 and those taken from a range.
 func reservePorts(bindings []PortBinding) ([]*portmap.Reservation, error) {
 	var reservations []*portmap.Reservation
 	for i, b := range bindings {
-		r, err := portmap.Reserve(b.Proto, netip.AddrPortFrom(b.HostIP, b.HostPort))
+		r, err := reserveBinding(b)
 		if err != nil {
 			closeAll(reservations)
 			return nil, err
 		}
 		reservations = append(reservations, r)
 		bindings[i].HostPort = r.AddrPort().Port()
+		bindings[i].HostPortEnd = 0
 	}
 	return reservations, nil
+}
+
+// reserveBinding reserves the host port of b, or the first free port of its
+// range. Trying each port while reserving it means two containers started
+// at once never pick the same one. A full range fails with the error of its
+// first port, which names it.
+func reserveBinding(b PortBinding) (*portmap.Reservation, error) {
+	r, err := portmap.Reserve(b.Proto, netip.AddrPortFrom(b.HostIP, b.HostPort))
+	if err == nil || b.HostPortEnd <= b.HostPort {
+		return r, err
+	}
+	var bindErr *portmap.BindError
+	for p := uint32(b.HostPort) + 1; p <= uint32(b.HostPortEnd) && errors.As(err, &bindErr); p++ {
+		var next error
+		if r, next = portmap.Reserve(b.Proto, netip.AddrPortFrom(b.HostIP, uint16(p))); next == nil {
+			return r, nil
+		}
+		if !errors.As(next, &bindErr) {
+			return nil, next
+		}
+	}
+	return nil, err
 }
 
 func closeAll(reservations []*portmap.Reservation) {

@@ -51,8 +51,11 @@ type Config struct {
 
 // PortBinding publishes ContainerPort/Proto on HostIP:HostPort.
 type PortBinding struct {
-	HostIP        netip.Addr // the zero Addr or 0.0.0.0 means every host address
-	HostPort      uint16     // 0 picks a free port
+	HostIP   netip.Addr // the zero Addr or 0.0.0.0 means every host address
+	HostPort uint16     // 0 picks a free port
+	// HostPortEnd, when above HostPort, makes HostPort..HostPortEnd a range
+	// of which the first free port is taken.
+	HostPortEnd   uint16
 	ContainerPort uint16
 	Proto         string // "tcp" (also when empty) or "udp"
 }
