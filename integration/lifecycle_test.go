@@ -88,6 +88,19 @@ func TestLifecycleOptions(t *testing.T) {
 		assert.Check(t, is.Contains(events, "health_status: healthy\n"))
 	})
 
+	t.Run("health through berth CLI", func(t *testing.T) {
+		d.must("run", "-d", "--name", "hcberth", "--health-cmd", "true", "--health-interval", "100ms",
+			"busybox", "sleep", "300")
+		waitFor(t, "healthy", 20*time.Second, func() bool { return d.health(t, "hcberth").Status == "healthy" })
+		assert.Check(t, is.Contains(d.must("ps", "--filter", "name=hcberth", "--format", "{{.Status}}"), "(healthy)"))
+		assert.Check(t, is.Equal(d.field("hcberth", "{{json .Config.Healthcheck}}"),
+			`{"Test":["CMD-SHELL","true"],"Interval":100000000}`))
+
+		r, err := d.run("create", "--no-healthcheck", "--health-cmd", "true", "busybox")
+		assert.NilError(t, err)
+		assert.Check(t, is.Contains(r.stderr, "--no-healthcheck conflicts with --health-* options"))
+	})
+
 	t.Run("health probe timeout", func(t *testing.T) {
 		d.dockerMust(t, "run", "-d", "--name", "hcslow", "--health-cmd", "sleep 60",
 			"--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1",

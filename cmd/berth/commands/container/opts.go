@@ -62,6 +62,8 @@ type createOptions struct {
 
 	volumes []string
 	mounts  mountOptions
+
+	runtime runtimeOptions
 }
 
 // containerConfig is the request body of POST /containers/create.
@@ -120,6 +122,8 @@ func addCreateFlags(flags *pflag.FlagSet, opts *createOptions) {
 
 	flags.StringArrayVarP(&opts.volumes, "volume", "v", nil, "Bind mount a volume (host-path:container-path[:options])")
 	addMountFlags(flags, &opts.mounts)
+
+	addRuntimeFlags(flags, &opts.runtime)
 
 	// -h is --hostname, so cobra must not add its own -h for help.
 	flags.Bool("help", false, "Print usage")
@@ -224,6 +228,9 @@ func parse(flags *pflag.FlagSet, opts *createOptions, image string, command []st
 	if flags.Changed("init") {
 		enabled := opts.init
 		hostConfig.Init = &enabled
+	}
+	if err := applyRuntimeOptions(flags, &opts.runtime, config, hostConfig); err != nil {
+		return nil, err
 	}
 
 	return &containerConfig{

@@ -16,6 +16,7 @@ import (
 func NewUpdateCommand(c *cli.CLI) *cobra.Command {
 	var (
 		opts      createOptions
+		limits    resourceOptions
 		cpuShares int64
 		restart   string
 	)
@@ -32,6 +33,9 @@ func NewUpdateCommand(c *cli.CLI) *cobra.Command {
 				return err
 			}
 			resources.CPUShares = cpuShares
+			if err := parseResourceOptions(&limits, &resources); err != nil {
+				return err
+			}
 			var policy *containertypes.RestartPolicy
 			if cmd.Flags().Changed("restart") {
 				parsed, err := parseRestartPolicy(restart)
@@ -53,5 +57,6 @@ func NewUpdateCommand(c *cli.CLI) *cobra.Command {
 	flags.Int64VarP(&cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	flags.Int64Var(&opts.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
 	flags.StringVar(&restart, "restart", "", "Restart policy to apply when a container exits")
+	addResourceFlags(flags, &limits)
 	return cmd
 }
