@@ -176,7 +176,7 @@ func TestPlayPlanFromGenerated(t *testing.T) {
 	m, err := Decode(data)
 	assert.NilError(t, err)
 	assert.Assert(t, is.Len(m.Pods, 1))
-	assert.Check(t, is.Len(m.Skipped, 1), "the claim is skipped")
+	assert.Check(t, is.Len(m.Skipped, 0))
 
 	plans, err := PlanPod(m, m.Pods[0], "web", "/m.yaml")
 	assert.NilError(t, err)
@@ -199,6 +199,10 @@ func TestPlayPlanFromGenerated(t *testing.T) {
 	assert.Check(t, is.Equal(p.HostConfig.Mounts[0].Source, "data"))
 	assert.Check(t, is.Equal(p.HostConfig.Mounts[0].Type, mount.TypeVolume))
 	assert.Check(t, is.DeepEqual(p.Networking.EndpointsConfig["web"].Aliases, []string{"web"}))
+	assert.Assert(t, p.Config.Healthcheck != nil)
+	assert.Check(t, is.DeepEqual(p.Config.Healthcheck.Test, []string{"CMD", "/bin/sh", "-c", "test -f /ok"}))
+	assert.Check(t, is.Equal(p.Config.Healthcheck.Interval, 2*time.Second))
+	assert.Check(t, is.Equal(p.Config.Healthcheck.Retries, 4))
 }
 
 const podManifest = `apiVersion: v1

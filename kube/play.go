@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -87,6 +88,9 @@ func (m *Manifest) add(meta metav1.TypeMeta, doc []byte) error {
 			return err
 		}
 		m.ConfigMaps[c.Name] = &c
+	case "PersistentVolumeClaim":
+		// Volumes are created when a container first mounts them, so a
+		// claim needs nothing else.
 	case "Service":
 		var s corev1.Service
 		if err := yaml.UnmarshalStrict(doc, &s); err != nil {
@@ -195,6 +199,7 @@ func PlanPod(m *Manifest, pod Pod, network, manifestPath string) ([]ContainerPla
 		}
 		host.Mounts = mounts
 		addLimits(host, c.Resources)
+		config.Healthcheck = healthcheckFor(c)
 		plans = append(plans, ContainerPlan{
 			Name:       ContainerName(pod, c),
 			Config:     config,
@@ -380,4 +385,24 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// healthcheckFor converts the readiness probe, or else the liveness probe,
+// to a health check when it runs a command. HTTP, TCP and gRPC probes have
+// no health check counterpart and are left out.
+func healthcheckFor(c corev1.Container) *containertypes.HealthConfig {
+	probe := c.ReadinessProbe
+	if probe == nil {
+		probe = c.LivenessProbe
+	}
+	if probe == nil || probe.Exec == nil || len(probe.Exec.Command) == 0 {
+		return nil
+	}
+	return &containertypes.HealthConfig{
+		Test:        append([]string{"CMD"}, probe.Exec.Command...),
+		Interval:    time.Duration(probe.PeriodSeconds) * time.Second,
+		Timeout:     time.Duration(probe.TimeoutSeconds) * time.Second,
+		StartPeriod: time.Duration(probe.InitialDelaySeconds) * time.Second,
+		Retries:     int(probe.FailureThreshold),
+	}
 }

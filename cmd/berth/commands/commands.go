@@ -11,6 +11,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/compose"
 	"github.com/berth-engine/berth/cmd/berth/commands/container"
 	"github.com/berth-engine/berth/cmd/berth/commands/image"
+	"github.com/berth-engine/berth/cmd/berth/commands/kube"
 	"github.com/berth-engine/berth/cmd/berth/commands/network"
 	"github.com/berth-engine/berth/cmd/berth/commands/registry"
 	"github.com/berth-engine/berth/cmd/berth/commands/system"
@@ -54,6 +55,7 @@ func addClientCommands(root *cobra.Command, c *cli.CLI) {
 		volume.NewVolumeCommand(c),
 		system.NewSystemCommand(c),
 		compose.NewComposeCommand(c),
+		kube.NewKubeCommand(c),
 
 		container.NewAttachCommand(c),
 		container.NewCreateCommand(c),
