@@ -46,34 +46,18 @@ func (e *Engine) createMountPoints(id string, config *container.Config, hc *cont
 	points := make([]ctr.MountPoint, 0, len(requests))
 	for _, r := range requests {
 		mp := r.MountPoint
-		if mp.Type == mount.TypeVolume && (mp.Name == "" || mp.Anonymous) {
-			v, err := e.volumes.Create(mp.Name, volume.LocalDriver, r.volumeLabels, r.volumeOptions)
+		if mp.Type == mount.TypeVolume {
+			v, isNew, err := e.volumes.CreateForUser(id, mp.Name, volume.LocalDriver, r.volumeLabels, r.volumeOptions)
 			if err != nil {
 				undo()
 				return nil, func() {}, err
 			}
-			if mp.Name == "" {
+			used = append(used, v.Name)
+			if isNew && mp.Anonymous {
 				created = append(created, v.Name)
 			}
 			mp.Name = v.Name
 			mp.Driver = v.Driver
-		} else if mp.Type == mount.TypeVolume {
-			v, err := e.volumes.Get(mp.Name)
-			if err != nil {
-				v, err = e.volumes.Create(mp.Name, volume.LocalDriver, r.volumeLabels, r.volumeOptions)
-			}
-			if err != nil {
-				undo()
-				return nil, func() {}, err
-			}
-			mp.Driver = v.Driver
-		}
-		if mp.Type == mount.TypeVolume {
-			if err := e.volumes.AddUser(mp.Name, id); err != nil {
-				undo()
-				return nil, func() {}, err
-			}
-			used = append(used, mp.Name)
 		}
 		points = append(points, mp)
 	}

@@ -126,22 +126,34 @@ func (s *Store) Path(name string) string {
 // Create creates a volume, or returns the existing one of that name. An
 // empty name creates an anonymous volume with a random 64-hex name.
 func (s *Store) Create(name, driver string, labels, options map[string]string) (Volume, error) {
+	v, _, err := s.create(name, driver, labels, options, "")
+	return v, err
+}
+
+// CreateForUser is Create that also records container id as a user of
+// the volume, in one step, so that no prune or remove can delete the
+// volume in between. created reports whether the volume is new.
+func (s *Store) CreateForUser(id, name, driver string, labels, options map[string]string) (v Volume, created bool, err error) {
+	return s.create(name, driver, labels, options, id)
+}
+
+func (s *Store) create(name, driver string, labels, options map[string]string, user string) (Volume, bool, error) {
 	if driver == "" {
 		driver = LocalDriver
 	}
 	if driver != LocalDriver {
-		return Volume{}, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w",
+		return Volume{}, false, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w",
 			driver, driver, errdefs.ErrNotFound)
 	}
 	if err := checkOptions(options); err != nil {
-		return Volume{}, err
+		return Volume{}, false, err
 	}
 	if name == "" {
 		name = randomName()
 		labels = withLabel(labels, AnonymousLabel)
 	}
 	if !validName.MatchString(name) {
-		return Volume{}, fmt.Errorf("create %s: %q includes invalid characters for a local volume name, "+
+		return Volume{}, false, fmt.Errorf("create %s: %q includes invalid characters for a local volume name, "+
 			"only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path: %w",
 			name, name, errdefs.ErrInvalidArgument)
 	}
@@ -149,19 +161,26 @@ func (s *Store) Create(name, driver string, labels, options map[string]string) (
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.volumes[name]; ok {
-		return e.Volume, nil
+		if user != "" {
+			e.users[user] = true
+		}
+		return e.Volume, false, nil
 	}
 	v := Volume{Name: name, Driver: driver, CreatedAt: time.Now().UTC(), Labels: labels, Options: options}
 	dir := filepath.Join(s.root, name)
 	if err := os.MkdirAll(filepath.Join(dir, "_data"), 0o755); err != nil {
-		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+		return Volume{}, false, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	if err := atomicfile.WriteJSON(filepath.Join(dir, "volume.json"), v, 0o600); err != nil {
 		os.RemoveAll(dir)
-		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+		return Volume{}, false, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	s.volumes[name] = &entry{Volume: v, users: map[string]bool{}, mounts: map[string]bool{}}
-	return v, nil
+	e := &entry{Volume: v, users: map[string]bool{}, mounts: map[string]bool{}}
+	if user != "" {
+		e.users[user] = true
+	}
+	s.volumes[name] = e
+	return v, true, nil
 }
 
 func withLabel(labels map[string]string, key string) map[string]string {

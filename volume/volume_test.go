@@ -91,3 +91,18 @@ func TestParseMountOptions(t *testing.T) {
 	assert.Check(t, is.Equal(flags, uintptr(0)))
 	assert.Check(t, is.Equal(data, ""))
 }
+
+func TestCreateForUserKeepsVolume(t *testing.T) {
+	s, err := New(t.TempDir())
+	assert.NilError(t, err)
+	v, created, err := s.CreateForUser("c1", "", "", nil, nil)
+	assert.NilError(t, err)
+	assert.Check(t, created)
+	assert.Check(t, is.DeepEqual(s.Users(v.Name), []string{"c1"}))
+	assert.Check(t, errdefs.IsConflict(s.Remove(v.Name, false)))
+
+	_, created, err = s.CreateForUser("c2", v.Name, "", nil, nil)
+	assert.NilError(t, err)
+	assert.Check(t, !created)
+	assert.Check(t, is.DeepEqual(s.Users(v.Name), []string{"c1", "c2"}))
+}
