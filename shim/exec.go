@@ -259,8 +259,12 @@ func (s *supervisor) execWait(ctx context.Context, conn net.Conn, id string) res
 	case <-ctx.Done():
 		return errorResponse(fmt.Errorf("shim stopped: %w", errdefs.ErrUnavailable))
 	}
+	// The daemon waits for each exec once, so the record goes with this
+	// response. Without that, health check probes, one exec each, would
+	// grow the map for as long as the container runs.
 	s.mu.Lock()
 	status := p.status
+	delete(s.execs, id)
 	s.mu.Unlock()
 	return response{Exit: &status}
 }
