@@ -2,6 +2,8 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -263,12 +265,19 @@ func TestLifecycleOptions(t *testing.T) {
 		}
 		d.dockerMust(t, "run", "-d", "--name", "p-stopped", "--restart", "unless-stopped", "busybox", "sleep", "300")
 		d.dockerMust(t, "stop", "-t", "0", "p-stopped")
+		// Docker starts an always container at daemon start even when a
+		// user stopped it.
+		d.dockerMust(t, "run", "-d", "--name", "p-always-stopped", "--restart", "always", "busybox", "sleep", "300")
+		d.dockerMust(t, "stop", "-t", "0", "p-always-stopped")
 
-		// The daemon crashes and the containers' processes die while it is
-		// down.
-		pids := map[string]string{}
+		// As in a host reboot, the daemon, the shims and the containers'
+		// processes all die.
+		var pids []string
 		for _, name := range []string{"p-always", "p-unless-stopped", "p-no"} {
-			pids[name] = d.field(name, "{{.State.Pid}}")
+			pids = append(pids, d.field(name, "{{.State.Pid}}"))
+			data, err := os.ReadFile(filepath.Join(d.execRoot, "containers", d.field(name, "{{.Id}}"), "shim.pid"))
+			assert.NilError(t, err)
+			pids = append(pids, strings.TrimSpace(string(data)))
 		}
 		d.kill()
 		for _, pid := range pids {
@@ -276,7 +285,7 @@ func TestLifecycleOptions(t *testing.T) {
 		}
 		d.start()
 
-		for _, name := range []string{"p-always", "p-unless-stopped"} {
+		for _, name := range []string{"p-always", "p-unless-stopped", "p-always-stopped"} {
 			waitFor(t, name+" running", 20*time.Second, func() bool {
 				return d.field(name, "{{.State.Status}}") == "running"
 			})
