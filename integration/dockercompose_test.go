@@ -78,6 +78,18 @@ func TestDockerComposeUpDown(t *testing.T) {
 	health := d.must("inspect", "--format", "{{.State.Health.Status}}", project+"_store_1")
 	assert.Check(t, is.Equal(strings.TrimSpace(health), "healthy"))
 
+	manifests := d.must("kube", "generate", "--service", "--compose-project", project)
+	for _, expected := range []string{
+		"kind: Deployment\nmetadata:\n  labels:\n    app: store\n",
+		"kind: Deployment\nmetadata:\n  labels:\n    app: web\n",
+		"kind: Service\nmetadata:\n  labels:\n    app: web\n",
+		"claimName: " + project + "-items\n",
+		"image: busybox:latest\n",
+		"- name: STORE\n          value: store:8080\n",
+	} {
+		assert.Check(t, is.Contains(manifests, expected))
+	}
+
 	ps := compose("ps")
 	assert.Check(t, is.Contains(ps, project+"_web_1"))
 	assert.Check(t, is.Contains(ps, fmt.Sprintf("127.0.0.1:%d->8080/tcp", port)))

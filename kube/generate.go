@@ -54,15 +54,15 @@ type Workload struct {
 
 // GenerateOptions change what Generate writes.
 type GenerateOptions struct {
-	// Service adds a Service for each workload with published ports, and
-	// leaves hostPort out of the pod template, because the Service then
-	// exposes the ports.
+	// Service adds a Service for each workload with exposed or published
+	// ports, and leaves hostPort out of the pod template, because the
+	// Service then exposes the ports.
 	Service bool
 }
 
 // Generate returns the YAML manifests for workloads: a
 // PersistentVolumeClaim per named volume, a Deployment per workload and,
-// with opts.Service, a Service per workload with published ports. The
+// with opts.Service, a Service per workload with ports. The
 // documents are separated by "---" lines.
 func Generate(workloads []Workload, opts GenerateOptions) ([]byte, error) {
 	var objects []any
@@ -371,34 +371,37 @@ func claimFor(name string) *corev1.PersistentVolumeClaim {
 	}
 }
 
-// serviceFor returns a ClusterIP Service that exposes each published port
-// of the workload's first container on its host port number, or nil when
-// nothing is published.
+// serviceFor returns a Service named after the workload for its exposed
+// and published ports, or nil when it has none. Each Service port is the
+// container port, so that other workloads reach it by name and port as
+// compose services do. With published ports the Service is of type
+// LoadBalancer, which exposes those port numbers outside the cluster.
+// NOTE: a host port that differs from its container port is not kept,
+// because the Service's port number is the one that peers use.
 func serviceFor(w Workload) *corev1.Service {
 	name := ObjectName(w.Name)
+	template := w.Containers[0]
+	serviceType := corev1.ServiceTypeClusterIP
+	if len(template.HostConfig.PortBindings) > 0 {
+		serviceType = corev1.ServiceTypeLoadBalancer
+	}
 	var ports []corev1.ServicePort
-	for port, bindings := range w.Containers[0].HostConfig.PortBindings {
-		servicePort := int32(port.Num())
-		if len(bindings) > 0 {
-			if hostPort, err := strconv.ParseUint(bindings[0].HostPort, 10, 16); err == nil && hostPort != 0 {
-				servicePort = int32(hostPort)
-			}
-		}
+	for _, p := range portsFor(template, GenerateOptions{Service: true}) {
 		ports = append(ports, corev1.ServicePort{
-			Name:       fmt.Sprintf("%s-%d", strings.ToLower(string(port.Proto())), port.Num()),
-			Protocol:   corev1.Protocol(strings.ToUpper(string(port.Proto()))),
-			Port:       servicePort,
-			TargetPort: intstr.FromInt32(int32(port.Num())),
+			Name:       fmt.Sprintf("%s-%d", strings.ToLower(string(p.Protocol)), p.ContainerPort),
+			Protocol:   p.Protocol,
+			Port:       p.ContainerPort,
+			TargetPort: intstr.FromInt32(p.ContainerPort),
 		})
 	}
 	if len(ports) == 0 {
 		return nil
 	}
-	sort.Slice(ports, func(i, j int) bool { return ports[i].Name < ports[j].Name })
 	return &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{AppLabel: name}},
 		Spec: corev1.ServiceSpec{
+			Type:     serviceType,
 			Selector: map[string]string{AppLabel: name},
 			Ports:    ports,
 		},

@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -137,9 +138,28 @@ func TestGenerateServiceForPublishedPorts(t *testing.T) {
 	service := objects["Service"].(*corev1.Service)
 	assert.Check(t, is.Equal(service.Name, "web"))
 	assert.Check(t, is.DeepEqual(service.Spec.Selector, map[string]string{"app": "web"}))
-	assert.Assert(t, is.Len(service.Spec.Ports, 1))
-	assert.Check(t, is.Equal(service.Spec.Ports[0].Port, int32(8081)))
-	assert.Check(t, is.Equal(service.Spec.Ports[0].TargetPort.IntValue(), 80))
+	assert.Check(t, is.Equal(service.Spec.Type, corev1.ServiceTypeLoadBalancer))
+	assert.Assert(t, is.Len(service.Spec.Ports, 2))
+	assert.Check(t, is.DeepEqual(service.Spec.Ports[0], corev1.ServicePort{
+		Name: "tcp-80", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(80),
+	}))
+	assert.Check(t, is.Equal(service.Spec.Ports[1].Name, "udp-9090"))
+	assert.Check(t, is.Equal(service.Spec.Ports[1].Protocol, corev1.ProtocolUDP))
+}
+
+func TestGenerateServiceForExposedPorts(t *testing.T) {
+	c := webContainer()
+	c.HostConfig.PortBindings = nil
+	data, err := Generate([]Workload{{Name: "api", Containers: []containertypes.InspectResponse{c}}}, GenerateOptions{Service: true})
+	assert.NilError(t, err)
+	service := decodeDocuments(t, data)["Service"].(*corev1.Service)
+	assert.Check(t, is.Equal(service.Spec.Type, corev1.ServiceTypeClusterIP))
+	assert.Check(t, is.Len(service.Spec.Ports, 2))
+
+	c.Config.ExposedPorts = nil
+	data, err = Generate([]Workload{{Name: "worker", Containers: []containertypes.InspectResponse{c}}}, GenerateOptions{Service: true})
+	assert.NilError(t, err)
+	assert.Check(t, !strings.Contains(string(data), "kind: Service"), "no ports, no Service:\n%s", data)
 }
 
 func TestGenerateDocumentSeparators(t *testing.T) {
@@ -248,6 +268,7 @@ kind: Service
 metadata:
   name: shop
 spec:
+  type: LoadBalancer
   selector: {app: shop}
   ports:
   - port: 8080
@@ -276,6 +297,16 @@ func TestPlayPodWithConfigMap(t *testing.T) {
 	assert.Assert(t, is.Len(back.HostConfig.Mounts, 1))
 	assert.Check(t, is.Equal(back.HostConfig.Mounts[0].Source, "shop-scratch"))
 	assert.Check(t, is.DeepEqual(back.Networking.EndpointsConfig["shop"].Aliases, []string{"back"}))
+}
+
+func TestPlayClusterIPServiceUnpublished(t *testing.T) {
+	manifest := strings.Replace(podManifest, "type: LoadBalancer", "type: ClusterIP", 1)
+	m, err := Decode([]byte(manifest))
+	assert.NilError(t, err)
+	plans, err := PlanPod(m, m.Pods[0], "shop", "m.yaml")
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(plans[0].HostConfig.PortBindings, 0))
+	assert.Check(t, is.Len(plans[0].Config.ExposedPorts, 1))
 }
 
 func TestDecodeRejectsBadManifests(t *testing.T) {

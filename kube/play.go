@@ -263,13 +263,17 @@ func (m *Manifest) environment(c corev1.Container) ([]string, error) {
 	return env, nil
 }
 
-// servicePorts maps container port numbers to the port of a Service in the
-// manifest whose selector matches the pod's labels, for publishing pods
-// whose containers have no hostPort.
+// servicePorts maps container port numbers to the port of a LoadBalancer
+// or NodePort Service in the manifest whose selector matches the pod's
+// labels, for publishing pods whose containers have no hostPort. Such a
+// Service's port is published on the host under the same number.
+// ClusterIP Services are reachable only inside a cluster, so their ports
+// stay unpublished.
 func (m *Manifest) servicePorts(pod Pod) map[int32]int32 {
 	out := map[int32]int32{}
 	for _, s := range m.Services {
-		if len(s.Spec.Selector) == 0 {
+		external := s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort
+		if !external || len(s.Spec.Selector) == 0 {
 			continue
 		}
 		matches := true
