@@ -113,6 +113,79 @@ spec:
 	})
 }
 
+// TestKubePlayServiceNames plays two Deployments and a ClusterIP Service:
+// the front pod reaches the back pod by the Service's name, as in a
+// cluster, and the Service's port stays unpublished.
+func TestKubePlayServiceNames(t *testing.T) {
+	d := newDaemon(t)
+	d.importBusybox()
+	manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: back
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: back}
+  template:
+    metadata:
+      labels: {app: back}
+    spec:
+      containers:
+      - name: back
+        image: busybox:latest
+        args: ["sh", "-c", "mkdir -p /w && echo rope > /w/index.html && exec httpd -f -p 8080 -h /w"]
+        ports:
+        - containerPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: stock
+spec:
+  selector: {app: back}
+  ports:
+  - port: 8080
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: front
+spec:
+  selector:
+    matchLabels: {app: front}
+  template:
+    metadata:
+      labels: {app: front}
+    spec:
+      containers:
+      - name: front
+        image: busybox:latest
+        args: ["sleep", "600"]
+`
+	file := filepath.Join(t.TempDir(), "shop.yaml")
+	assert.NilError(t, os.WriteFile(file, []byte(manifest), 0o644))
+	r, err := d.run("kube", "play", file)
+	assert.NilError(t, err)
+	assert.Equal(t, r.code, 0, "%s", r)
+	assert.Check(t, is.Contains(r.stderr, "Deployment back: running 1 of 2 replicas"))
+	assert.Check(t, is.Equal(r.stdout, "back\nfront\n"))
+
+	ports := d.must("port", "back")
+	assert.Check(t, is.Equal(ports, ""), "a ClusterIP Service publishes nothing")
+	waitFor(t, "the back pod by its Service name", 15*time.Second, func() bool {
+		r, err := d.run("exec", "front", "sh", "-c",
+			`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 stock 8080`)
+		return err == nil && r.code == 0 && strings.Contains(r.stdout, "rope")
+	})
+
+	d.must("kube", "play", "--down", file)
+	assert.Check(t, is.Equal(d.must("ps", "-aq"), ""))
+	networks := d.must("network", "ls", "--format", "{{.Name}}")
+	assert.Check(t, !strings.Contains(networks, "shop-services"), "networks left: %s", networks)
+	assert.Check(t, !strings.Contains(networks, "front"), "networks left: %s", networks)
+}
+
 // waitForBody waits until http://127.0.0.1:PORT/ returns a body containing
 // text.
 func waitForBody(t *testing.T, port int, text string) {

@@ -292,6 +292,9 @@ func TestPlayPodWithConfigMap(t *testing.T) {
 	assert.Assert(t, is.Len(bindings, 1), "the Service publishes port 80")
 	assert.Check(t, is.Equal(bindings[0].HostPort, "8080"))
 
+	assert.Check(t, is.DeepEqual(m.ServiceNames(m.Pods[0]), []string{"shop"}))
+	assert.Check(t, is.Equal(m.Pods[0].Replicas, int32(1)))
+
 	back := plans[1]
 	assert.Check(t, is.Equal(back.Name, "shop-back"))
 	assert.Assert(t, is.Len(back.HostConfig.Mounts, 1))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ type Pod struct {
 	Name   string
 	Labels map[string]string
 	Spec   corev1.PodSpec
+	// Replicas is the Deployment's replica count, 1 for a Pod.
+	Replicas int32
 }
 
 // Manifest contains the objects of a manifest file that "berth kube play"
@@ -72,7 +75,11 @@ func (m *Manifest) add(meta metav1.TypeMeta, doc []byte) error {
 		if d.Name == "" {
 			return errors.New("missing metadata.name")
 		}
-		m.Pods = append(m.Pods, Pod{Name: d.Name, Labels: d.Spec.Template.Labels, Spec: d.Spec.Template.Spec})
+		replicas := int32(1)
+		if d.Spec.Replicas != nil {
+			replicas = *d.Spec.Replicas
+		}
+		m.Pods = append(m.Pods, Pod{Name: d.Name, Labels: d.Spec.Template.Labels, Spec: d.Spec.Template.Spec, Replicas: replicas})
 	case "Pod":
 		var p corev1.Pod
 		if err := yaml.UnmarshalStrict(doc, &p); err != nil {
@@ -81,7 +88,7 @@ func (m *Manifest) add(meta metav1.TypeMeta, doc []byte) error {
 		if p.Name == "" {
 			return errors.New("missing metadata.name")
 		}
-		m.Pods = append(m.Pods, Pod{Name: p.Name, Labels: p.Labels, Spec: p.Spec})
+		m.Pods = append(m.Pods, Pod{Name: p.Name, Labels: p.Labels, Spec: p.Spec, Replicas: 1})
 	case "ConfigMap":
 		var c corev1.ConfigMap
 		if err := yaml.UnmarshalStrict(doc, &c); err != nil {
@@ -263,6 +270,41 @@ func (m *Manifest) environment(c corev1.Container) ([]string, error) {
 	return env, nil
 }
 
+// ServicesNetwork returns the name of the network that "berth kube play"
+// creates for the Services of the manifest at path: the file's base name
+// without extension, as a DNS-1123 label, and "-services".
+func ServicesNetwork(path string) string {
+	base := filepath.Base(path)
+	return ObjectName(strings.TrimSuffix(base, filepath.Ext(base))) + "-services"
+}
+
+// ServiceNames returns the names of the manifest's Services that select
+// pod, sorted. "berth kube play" gives the pod's containers these names as
+// aliases on a network shared by the manifest's pods, so pods reach each
+// other through Service names as in a cluster.
+func (m *Manifest) ServiceNames(pod Pod) []string {
+	var names []string
+	for _, s := range m.Services {
+		if selects(s, pod) {
+			names = append(names, s.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func selects(s *corev1.Service, pod Pod) bool {
+	if len(s.Spec.Selector) == 0 {
+		return false
+	}
+	for key, value := range s.Spec.Selector {
+		if pod.Labels[key] != value {
+			return false
+		}
+	}
+	return true
+}
+
 // servicePorts maps container port numbers to the port of a LoadBalancer
 // or NodePort Service in the manifest whose selector matches the pod's
 // labels, for publishing pods whose containers have no hostPort. Such a
@@ -273,16 +315,7 @@ func (m *Manifest) servicePorts(pod Pod) map[int32]int32 {
 	out := map[int32]int32{}
 	for _, s := range m.Services {
 		external := s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort
-		if !external || len(s.Spec.Selector) == 0 {
-			continue
-		}
-		matches := true
-		for key, value := range s.Spec.Selector {
-			if pod.Labels[key] != value {
-				matches = false
-			}
-		}
-		if !matches {
+		if !external || !selects(s, pod) {
 			continue
 		}
 		for _, p := range s.Spec.Ports {

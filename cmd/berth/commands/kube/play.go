@@ -9,6 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	networktypes "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
@@ -22,10 +23,12 @@ func newPlayCommand(c *cli.CLI) *cobra.Command {
 		Use:   "play [OPTIONS] FILE",
 		Short: "Run the containers of Kubernetes Deployment and Pod manifests",
 		Long: "Run each Deployment's or Pod's containers on a network named after the pod,\n" +
-			"where they reach each other by container name. Ports with a hostPort, or\n" +
-			"with a Service in the file that selects the pod, are published. With\n" +
-			"--down, remove the pods' containers (also those not created by play but\n" +
-			"named as play names them), emptyDir volumes and networks instead.",
+			"where they reach each other by container name. When the file has Services,\n" +
+			"all its pods also join a network shared by them, on which a pod that a\n" +
+			"Service selects has the Service's name. Ports with a hostPort, or with a LoadBalancer or NodePort\n" +
+			"Service that selects the pod, are published. With --down, remove the pods'\n" +
+			"containers (also those not created by play but named as play names them),\n" +
+			"emptyDir volumes and networks instead.",
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -45,7 +48,7 @@ func newPlayCommand(c *cli.CLI) *cobra.Command {
 				return err
 			}
 			if down {
-				return playDown(cmd.Context(), c, apiClient, manifest)
+				return playDown(cmd.Context(), c, apiClient, manifest, path)
 			}
 			return playUp(cmd.Context(), c, apiClient, manifest, path)
 		},
@@ -67,10 +70,27 @@ func playUp(ctx context.Context, c *cli.CLI, apiClient *client.Client, manifest 
 		}
 		plans[pod.Name] = podPlans
 	}
+	// Every pod joins the Services network, so that pods without a Service
+	// reach those with one.
+	servicesNetwork := ""
 	for _, pod := range manifest.Pods {
-		if err := ensureNetwork(ctx, apiClient, pod.Name); err != nil {
+		if len(manifest.ServiceNames(pod)) > 0 {
+			servicesNetwork = kube.ServicesNetwork(path)
+		}
+	}
+	if servicesNetwork != "" {
+		if err := ensureNetwork(ctx, apiClient, servicesNetwork, kube.ManifestLabel, path); err != nil {
 			return err
 		}
+	}
+	for _, pod := range manifest.Pods {
+		if pod.Replicas > 1 {
+			fmt.Fprintf(c.Err(), "Deployment %s: running 1 of %d replicas, because replicas would share the host ports\n", pod.Name, pod.Replicas)
+		}
+		if err := ensureNetwork(ctx, apiClient, pod.Name, kube.PodLabel, pod.Name); err != nil {
+			return err
+		}
+		serviceNames := manifest.ServiceNames(pod)
 		for _, plan := range plans[pod.Name] {
 			if err := ensureImage(ctx, c, apiClient, plan.Config.Image); err != nil {
 				return err
@@ -87,6 +107,15 @@ func playUp(ctx context.Context, c *cli.CLI, apiClient *client.Client, manifest 
 			for _, warning := range created.Warnings {
 				fmt.Fprintf(c.Err(), "WARNING: %s\n", warning)
 			}
+			if servicesNetwork != "" {
+				_, err := apiClient.NetworkConnect(ctx, servicesNetwork, client.NetworkConnectOptions{
+					Container:      created.ID,
+					EndpointConfig: &networktypes.EndpointSettings{Aliases: serviceNames},
+				})
+				if err != nil {
+					return fmt.Errorf("pod %s: connecting container %s to %s: %w", pod.Name, plan.Name, servicesNetwork, err)
+				}
+			}
 			if _, err := apiClient.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 				return fmt.Errorf("pod %s: starting container %s: %w", pod.Name, plan.Name, err)
 			}
@@ -96,13 +125,13 @@ func playUp(ctx context.Context, c *cli.CLI, apiClient *client.Client, manifest 
 	return nil
 }
 
-// ensureNetwork creates the pod's network unless an earlier play created
-// it. A network of the same name that play did not create is an error,
-// because the pod's containers would share it with others.
-func ensureNetwork(ctx context.Context, apiClient *client.Client, name string) error {
+// ensureNetwork creates a network with the label key=value unless an
+// earlier play created it. A network of the same name without that label
+// is an error, because the pod's containers would share it with others.
+func ensureNetwork(ctx context.Context, apiClient *client.Client, name, key, value string) error {
 	existing, err := apiClient.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	if err == nil {
-		if existing.Network.Labels[kube.PodLabel] != name {
+		if existing.Network.Labels[key] != value {
 			return fmt.Errorf("network %s exists and was not created by kube play: remove or rename it", name)
 		}
 		return nil
@@ -112,9 +141,27 @@ func ensureNetwork(ctx context.Context, apiClient *client.Client, name string) e
 	}
 	_, err = apiClient.NetworkCreate(ctx, name, client.NetworkCreateOptions{
 		Driver: "bridge",
-		Labels: map[string]string{kube.PodLabel: name},
+		Labels: map[string]string{key: value},
 	})
 	return err
+}
+
+// removeNetwork removes the network name if it has the label key=value.
+func removeNetwork(ctx context.Context, apiClient *client.Client, name, key, value string) error {
+	network, err := apiClient.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if network.Network.Labels[key] != value {
+		return nil
+	}
+	if _, err := apiClient.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // ensureImage pulls image when berth does not have it.
@@ -146,7 +193,7 @@ func ensureImage(ctx context.Context, c *cli.CLI, apiClient *client.Client, imag
 // names playUp would give, such as those a manifest was generated from.
 // Missing ones are skipped, so --down also cleans up after a play that
 // failed halfway.
-func playDown(ctx context.Context, c *cli.CLI, apiClient *client.Client, manifest *kube.Manifest) error {
+func playDown(ctx context.Context, c *cli.CLI, apiClient *client.Client, manifest *kube.Manifest, path string) error {
 	for _, pod := range manifest.Pods {
 		names, err := podContainers(ctx, apiClient, pod)
 		if err != nil {
@@ -167,21 +214,11 @@ func playDown(ctx context.Context, c *cli.CLI, apiClient *client.Client, manifes
 				return err
 			}
 		}
-		network, err := apiClient.NetworkInspect(ctx, pod.Name, client.NetworkInspectOptions{})
-		if errdefs.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if network.Network.Labels[kube.PodLabel] != pod.Name {
-			continue
-		}
-		if _, err := apiClient.NetworkRemove(ctx, pod.Name, client.NetworkRemoveOptions{}); err != nil && !errdefs.IsNotFound(err) {
+		if err := removeNetwork(ctx, apiClient, pod.Name, kube.PodLabel, pod.Name); err != nil {
 			return err
 		}
 	}
-	return nil
+	return removeNetwork(ctx, apiClient, kube.ServicesNetwork(path), kube.ManifestLabel, path)
 }
 
 // podContainers returns the names of the containers that play created
