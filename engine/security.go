@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -22,7 +23,14 @@ func (e *Engine) addHostConfigOptions(c *ctr.Container, opts *spec.Options) erro
 	opts.Sysctls = hc.Sysctls
 	opts.GroupAdd = hc.GroupAdd
 	opts.MemoryReservation = hc.MemoryReservation
-	opts.OomKillDisable = hc.OomKillDisable != nil && *hc.OomKillDisable
+	if !swapAccounting() {
+		// Like Docker, run without the swap limit where the kernel cannot
+		// account swap, because runc fails on the missing cgroup file.
+		opts.MemorySwap = 0
+	}
+	// Docker ignores --oom-kill-disable on cgroup v2, which has no such
+	// setting.
+	opts.OomKillDisable = hc.OomKillDisable != nil && *hc.OomKillDisable && cgroupVersion() == "1"
 	opts.CPUPeriod = hc.CPUPeriod
 	opts.CPUQuota = hc.CPUQuota
 	opts.CpusetCpus = hc.CpusetCpus
@@ -59,6 +67,17 @@ func (e *Engine) addHostConfigOptions(c *ctr.Container, opts *spec.Options) erro
 	}
 	opts.UTSHost = hc.UTSMode == "host"
 	return nil
+}
+
+// swapAccounting reports whether the kernel accounts swap per cgroup, so
+// that a swap limit can be set.
+// NOTE: only cgroup v1 is checked; on cgroup v2 swap accounting is assumed.
+func swapAccounting() bool {
+	if cgroupVersion() == "2" {
+		return true
+	}
+	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return err == nil
 }
 
 // namespaceMode turns an --ipc or --pid value into a spec namespace choice:

@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -81,9 +84,13 @@ func (e *Engine) ContainerUpdate(ctx context.Context, ref string, update contain
 
 	switch c.State.Status {
 	case ctr.Running, ctr.Paused:
+		swap := update.MemorySwap
+		if !swapAccounting() {
+			swap = 0
+		}
 		resources := spec.Resources(spec.Options{
 			Memory:            update.Memory,
-			MemorySwap:        update.MemorySwap,
+			MemorySwap:        swap,
 			MemoryReservation: update.MemoryReservation,
 			NanoCPUs:          update.NanoCPUs,
 			CPUShares:         update.CPUShares,
@@ -122,8 +129,12 @@ func checkResources(hc *container.HostConfig) error {
 		return fmt.Errorf("Minimum memoryswap limit should be larger than memory limit, see usage: %w",
 			errdefs.ErrInvalidArgument)
 	}
-	if hc.NanoCPUs < 0 {
-		return fmt.Errorf("Range of CPUs is from 0.01 to the number of CPUs available: %w", errdefs.ErrInvalidArgument)
+	if cpus := runtime.NumCPU(); hc.NanoCPUs < 0 || hc.NanoCPUs > int64(cpus)*1e9 {
+		return fmt.Errorf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available: %w",
+			cpus, cpus, errdefs.ErrInvalidArgument)
+	}
+	if err := checkCpuset(hc.CpusetCpus); err != nil {
+		return err
 	}
 	if hc.NanoCPUs > 0 && hc.CPUPeriod > 0 {
 		return fmt.Errorf("Conflicting options: Nano CPUs and CPU Period cannot both be set: %w", errdefs.ErrInvalidArgument)
@@ -144,6 +155,32 @@ func checkResources(hc *container.HostConfig) error {
 	}
 	if hc.CPUShares < 0 {
 		return fmt.Errorf("invalid CPU shares %d: must not be negative: %w", hc.CPUShares, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkCpuset rejects a --cpuset-cpus list that is malformed or names CPUs
+// this machine lacks, with Docker's message, instead of letting runc fail
+// at start.
+func checkCpuset(list string) error {
+	if list == "" {
+		return nil
+	}
+	cpus := runtime.NumCPU()
+	for _, item := range strings.Split(list, ",") {
+		first, last, isRange := strings.Cut(item, "-")
+		if !isRange {
+			last = first
+		}
+		lo, errLo := strconv.Atoi(first)
+		hi, errHi := strconv.Atoi(last)
+		if errLo != nil || errHi != nil || lo < 0 || hi < lo {
+			return fmt.Errorf("Invalid value %s for cpuset cpus: %w", list, errdefs.ErrInvalidArgument)
+		}
+		if hi >= cpus {
+			return fmt.Errorf("Requested CPUs are not available - requested %s, available: 0-%d: %w",
+				list, cpus-1, errdefs.ErrInvalidArgument)
+		}
 	}
 	return nil
 }
