@@ -103,6 +103,20 @@ func TestLifecycleOptions(t *testing.T) {
 		assert.Check(t, is.Contains(r.stderr, "--no-healthcheck conflicts with --health-* options"))
 	})
 
+	t.Run("health start period", func(t *testing.T) {
+		// Failures during the start period do not count, so the container
+		// stays starting while its probes fail.
+		d.dockerMust(t, "run", "-d", "--name", "hcgrace", "--health-cmd", "false", "--health-interval", "1h",
+			"--health-start-period", "1h", "--health-start-interval", "100ms", "--health-retries", "1",
+			"busybox", "sleep", "300")
+		waitFor(t, "three probes", 20*time.Second, func() bool { return len(d.health(t, "hcgrace").Log) >= 3 })
+		h := d.health(t, "hcgrace")
+		assert.Check(t, is.Equal(h.Status, "starting"))
+		assert.Check(t, is.Equal(h.FailingStreak, 0))
+		assert.Check(t, is.Equal(h.Log[0].ExitCode, 1))
+		d.dockerMust(t, "rm", "-f", "hcgrace")
+	})
+
 	t.Run("health probe timeout", func(t *testing.T) {
 		d.dockerMust(t, "run", "-d", "--name", "hcslow", "--health-cmd", "sleep 60",
 			"--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1",
@@ -186,6 +200,20 @@ func TestLifecycleOptions(t *testing.T) {
 		d.dockerMust(t, "stop", "fwd")
 		assert.Check(t, is.Equal(d.field("fwd", "{{.State.ExitCode}}"), "7"))
 		assert.Check(t, is.Contains(d.must("logs", "fwd"), "got TERM"))
+	})
+
+	t.Run("init with a terminal", func(t *testing.T) {
+		// The command's process group owns the terminal, so the command
+		// can read from it and Ctrl-C reaches it.
+		term := d.runTerminal("run", "-it", "--rm", "--init", "busybox", "sh", "-c",
+			"echo ready; read x; echo got=$x; trap 'echo interrupted; exit 5' INT; echo sleeping; sleep 100 & wait")
+		term.expect("ready")
+		term.send("hello\r")
+		term.expect("got=hello")
+		term.expect("sleeping")
+		term.send("\x03")
+		term.expect("interrupted")
+		assert.Check(t, is.Equal(term.exitCode(), 5))
 	})
 
 	t.Run("init passes exit status", func(t *testing.T) {
