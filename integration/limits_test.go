@@ -177,6 +177,11 @@ func TestLimitsAndSecurity(t *testing.T) {
 		assert.Check(t, err != nil)
 		assert.Check(t, is.Contains(errOut, "Operation not permitted"))
 		assert.Check(t, is.Equal(runOut(t, "--security-opt", "seccomp="+profile, "busybox", "echo", "ok"), "ok"))
+
+		r, err := d.run("run", "--rm", "--security-opt", "seccomp="+profile, "busybox", "mkdir", "/x")
+		assert.NilError(t, err)
+		assert.Check(t, r.code != 0)
+		assert.Check(t, is.Contains(r.stderr, "Operation not permitted"))
 	})
 
 	t.Run("privileged", func(t *testing.T) {

@@ -1,7 +1,10 @@
 package container
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -163,7 +166,11 @@ func applyRuntimeOptions(flags *pflag.FlagSet, opts *runtimeOptions, config *con
 	}
 
 	hostConfig.GroupAdd = opts.groupAdd
-	hostConfig.SecurityOpt = opts.securityOpt
+	securityOpt, err := readSeccompProfiles(opts.securityOpt)
+	if err != nil {
+		return err
+	}
+	hostConfig.SecurityOpt = securityOpt
 	hostConfig.IpcMode = containertypes.IpcMode(opts.ipc)
 	hostConfig.PidMode = containertypes.PidMode(opts.pid)
 	hostConfig.UTSMode = containertypes.UTSMode(opts.uts)
@@ -171,6 +178,30 @@ func applyRuntimeOptions(flags *pflag.FlagSet, opts *runtimeOptions, config *con
 		return fmt.Errorf("conflicting options: hostname and the UTS mode")
 	}
 	return nil
+}
+
+// readSeccompProfiles replaces seccomp=FILE in --security-opt values with
+// seccomp=CONTENT, because the daemon takes the profile itself, as Docker's
+// does.
+func readSeccompProfiles(values []string) ([]string, error) {
+	var out []string
+	for _, value := range values {
+		key, file, ok := strings.Cut(value, "=")
+		if !ok || key != "seccomp" || file == "unconfined" || file == "builtin" {
+			out = append(out, value)
+			continue
+		}
+		profile, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("opening seccomp profile (%s) failed: %w", file, err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, profile); err != nil {
+			return nil, fmt.Errorf("invalid seccomp profile %s: %w", file, err)
+		}
+		out = append(out, "seccomp="+compact.String())
+	}
+	return out, nil
 }
 
 // parseHealthcheck builds the health check of the --health-* flags, nil

@@ -93,3 +93,14 @@ func TestParseSecurityFlagsInvalid(t *testing.T) {
 		assert.Check(t, is.ErrorContains(err, tc.message), "%v", tc.args)
 	}
 }
+
+func TestParseSeccompProfileFile(t *testing.T) {
+	profile := writeFile(t, "profile.json", "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n")
+	cfg := mustParseArgs(t, "--security-opt", "seccomp="+profile, "--security-opt", "seccomp=unconfined", "busybox")
+	assert.Check(t, is.DeepEqual(cfg.HostConfig.SecurityOpt, []string{
+		`seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`, "seccomp=unconfined",
+	}))
+
+	_, err := parseArgs(t, "--security-opt", "seccomp=/no/such/profile.json", "busybox")
+	assert.Check(t, is.ErrorContains(err, "opening seccomp profile (/no/such/profile.json) failed"))
+}
