@@ -100,6 +100,16 @@ func TestDockerComposeUpDown(t *testing.T) {
 	d.must("exec", project+"_store_1", "sh", "-c", "echo stored log line >/proc/1/fd/1")
 	assert.Check(t, is.Contains(compose("logs", "--no-color", "store"), "stored log line"))
 
+	// docker-compose 1.29 reads the image's ContainerConfig when it
+	// recreates a container, and Docker's image inspect has it only for API
+	// versions before 1.45, so recreation needs an older API version.
+	oldID := d.must("inspect", "--format", "{{.Id}}", project+"_web_1")
+	r := d.dockerCompose(append(env, "COMPOSE_API_VERSION=1.44"), "-p", project, "-f", file, "up", "-d", "--force-recreate", "-t", "1", "web")
+	assert.Equal(t, r.code, 0, "docker-compose up --force-recreate\n%s", r)
+	newID := d.must("inspect", "--format", "{{.Id}}", project+"_web_1")
+	assert.Check(t, oldID != newID, "web was not recreated")
+	waitForItem()
+
 	compose("stop", "-t", "1")
 	running := d.must("ps", "-q")
 	assert.Check(t, is.Equal(running, ""))
