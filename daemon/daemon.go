@@ -45,6 +45,10 @@ type Config struct {
 	LogLevel   slog.Level
 	ShimBinary string
 
+	// StopContainersOnShutdown stops running containers when the daemon
+	// shuts down instead of leaving them running under their shims.
+	StopContainersOnShutdown bool
+
 	// InsecureRegistries may be reached over plain HTTP: hosts and CIDR
 	// ranges.
 	InsecureRegistries []string
@@ -83,6 +87,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Bridge:     cfg.Bridge,
 		BridgeCIDR: cfg.BridgeIP,
 		Version:    cfg.Version,
+
+		StopContainersOnShutdown: cfg.StopContainersOnShutdown,
 
 		InsecureRegistries: cfg.InsecureRegistries,
 		RegistryCertsDir:   cfg.RegistryCertsDir,

@@ -37,6 +37,11 @@ type Config struct {
 
 	Version string // berth's version, reported by /version and /info
 
+	// StopContainersOnShutdown makes Close stop running containers with
+	// their stop signal and timeout, as dockerd without --live-restore
+	// does. Otherwise they keep running under their shims.
+	StopContainersOnShutdown bool
+
 	// InsecureRegistries may be reached over plain HTTP: hosts and CIDR
 	// ranges, as dockerd's --insecure-registry takes them.
 	InsecureRegistries []string
@@ -149,9 +154,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 }
 
 // Close releases what the daemon holds. Running containers keep running
-// under their shims.
+// under their shims unless Config.StopContainersOnShutdown is set.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closing.Store(true)
+	if e.cfg.StopContainersOnShutdown {
+		e.stopForShutdown(ctx)
+	}
 	e.shims.Close()
 	return e.network.Close(ctx)
 }

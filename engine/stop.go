@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -385,4 +386,28 @@ func isStopSignal(sig syscall.Signal, stopSignal string) bool {
 	}
 	want, err := ParseSignal(stopSignal)
 	return err == nil && sig == want
+}
+
+// stopForShutdown stops every running container in parallel with its stop
+// signal and timeout. The stops do not count as user stops, so restart
+// policies start the containers again when the daemon starts.
+func (e *Engine) stopForShutdown(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range e.containers.List() {
+		if c.Hidden || !e.isRunning(c) {
+			continue
+		}
+		wg.Go(func() {
+			t := e.task(c.ID)
+			t.op.Lock()
+			defer t.op.Unlock()
+			cctx := log.With(ctx, log.KeyContainer, c.ID)
+			if err := e.stop(cctx, c, "", nil); err != nil {
+				log.FromContext(cctx).Warn("stop container at shutdown", log.Err(err))
+				return
+			}
+			log.FromContext(cctx).Info("stopped container at shutdown")
+		})
+	}
+	wg.Wait()
 }

@@ -321,6 +321,41 @@ func TestLifecycleOptions(t *testing.T) {
 		assert.Check(t, is.Equal(d.field("p-no", "{{.State.Status}}"), "exited"))
 		assert.Check(t, is.Equal(d.field("p-stopped", "{{.State.Status}}"), "exited"))
 	})
+
+	t.Run("shutdown without live restore", func(t *testing.T) {
+		d.extraArgs = []string{"--live-restore=false"}
+		d.stop()
+		d.start()
+		defer func() {
+			d.must("rm", "-f", "sd-signal", "sd-deaf", "sd-policy")
+			d.extraArgs = nil
+			d.stop()
+			d.start()
+		}()
+
+		d.dockerMust(t, "run", "-d", "--name", "sd-signal", "--stop-signal", "USR1",
+			"busybox", "sh", "-c", `trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done`)
+		d.dockerMust(t, "run", "-d", "--name", "sd-policy", "--restart", "unless-stopped", "--stop-timeout", "1",
+			"busybox", "sleep", "300")
+		d.dockerMust(t, "run", "-d", "--name", "sd-deaf", "--stop-timeout", "1", "busybox", "sh", "-c",
+			`trap '' TERM; echo ready; while true; do sleep 0.1; done`)
+		for _, name := range []string{"sd-signal", "sd-deaf"} {
+			waitFor(t, name+" ready", 20*time.Second, func() bool { return strings.Contains(d.must("logs", name), "ready") })
+		}
+
+		d.stop()
+		d.start()
+		assert.Check(t, is.Equal(d.field("sd-signal", "{{.State.Status}} {{.State.ExitCode}}"), "exited 9"))
+		// A stop at shutdown is no user stop, so unless-stopped starts the
+		// container again with the daemon.
+		waitFor(t, "sd-policy running again", 20*time.Second, func() bool {
+			return d.field("sd-policy", "{{.State.Status}}") == "running"
+		})
+		assert.Check(t, is.Equal(d.field("sd-policy", "{{.RestartCount}}"), "0"))
+		// sd-deaf ignores SIGTERM, so its one-second stop timeout ended it
+		// with SIGKILL.
+		assert.Check(t, is.Equal(d.field("sd-deaf", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137"))
+	})
 }
 
 // killPid sends SIGKILL to a container's process from outside the daemon.

@@ -21,6 +21,8 @@ type daemonOptions struct {
 	logLevel string
 	debug    bool
 
+	liveRestore bool
+
 	insecureRegistries []string
 	registryCertsDir   string
 }
@@ -51,6 +53,8 @@ func newDaemonCommand() *cobra.Command {
 				Version:  version,
 				LogLevel: level,
 
+				StopContainersOnShutdown: !opts.liveRestore,
+
 				InsecureRegistries: opts.insecureRegistries,
 				RegistryCertsDir:   opts.registryCertsDir,
 			})
@@ -65,6 +69,9 @@ func newDaemonCommand() *cobra.Command {
 	flags.StringVar(&opts.runtime, "runtime", "runc", "OCI runtime binary")
 	flags.StringVarP(&opts.logLevel, "log-level", "l", "info", "Log level: debug, info, warn or error")
 	flags.BoolVarP(&opts.debug, "debug", "D", false, "Log at debug level")
+	flags.BoolVar(&opts.liveRestore, "live-restore", true,
+		"Keep containers running while the daemon is down; with false, shutdown stops them with their stop signal "+
+			"and timeout, as dockerd does by default")
 	flags.StringArrayVar(&opts.insecureRegistries, "insecure-registry", nil,
 		"Registry host[:port] or CIDR range to reach over plain HTTP or unverified TLS (repeatable); loopback always is")
 	flags.StringVar(&opts.registryCertsDir, "registry-certs-dir", distribution.DefaultCertsDir,
