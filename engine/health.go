@@ -26,8 +26,10 @@ const (
 	maxHealthLogEntries = 5
 	// maxProbeOutput is how many bytes of a probe's output are kept.
 	maxProbeOutput = 4096
-	// exitCodeProbeTimeout is the result of a probe that exceeded its timeout.
+	// exitCodeProbeTimeout is the result of a probe that exceeded its
+	// timeout, and exitCodeProbeError that of a probe that could not run.
 	exitCodeProbeTimeout = -1
+	exitCodeProbeError   = -1
 )
 
 // mergeHealthcheck fills what the request's health check leaves unset from
@@ -196,7 +198,7 @@ func (e *Engine) runHealthMonitor(c *ctr.Container, argv []string, s probeSchedu
 			}
 			log.FromContext(ctx).Warn("health check probe failed to run", log.Err(err))
 			result = &container.HealthcheckResult{
-				Start: time.Now().UTC(), End: time.Now().UTC(), ExitCode: 1, Output: err.Error(),
+				Start: time.Now().UTC(), End: time.Now().UTC(), ExitCode: exitCodeProbeError, Output: err.Error(),
 			}
 		}
 		select {
