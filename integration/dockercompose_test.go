@@ -86,6 +86,8 @@ func TestDockerComposeUpDown(t *testing.T) {
 		"claimName: " + project + "-items\n",
 		"image: busybox:latest\n",
 		"- name: STORE\n          value: store:8080\n",
+		"data:\n  SHELF: top\nkind: ConfigMap\nmetadata:\n  name: store-env\n",
+		"envFrom:\n        - configMapRef:\n            name: store-env\n",
 	} {
 		assert.Check(t, is.Contains(manifests, expected))
 	}
@@ -96,6 +98,7 @@ func TestDockerComposeUpDown(t *testing.T) {
 
 	assert.Check(t, is.Equal(compose("exec", "-T", "store", "cat", "/data/item.txt"), "anchor\n"))
 	assert.Check(t, is.Equal(compose("exec", "-T", "web", "sh", "-c", "echo $STORE"), "store:8080\n"))
+	assert.Check(t, is.Equal(compose("exec", "-T", "store", "sh", "-c", "echo $SHELF"), "top\n"))
 
 	d.must("exec", project+"_store_1", "sh", "-c", "echo stored log line >/proc/1/fd/1")
 	assert.Check(t, is.Contains(compose("logs", "--no-color", "store"), "stored log line"))

@@ -1,5 +1,5 @@
 // Package kube converts between containers on berth and Kubernetes
-// manifests. Generate builds Deployments, Services and
+// manifests. Generate builds Deployments, Services, ConfigMaps and
 // PersistentVolumeClaims from inspected containers; Decode and PlanPod turn
 // a Deployment or Pod manifest into the container, host and network
 // configuration that "berth kube play" creates. Both directions use the
@@ -50,6 +50,11 @@ type Workload struct {
 	// Entrypoint, Cmd and Env equal to the image's are left out of the
 	// manifest, because the image supplies them in the cluster too.
 	ImageConfig *containertypes.Config
+	// EnvFile contains the variables of the env files that the containers
+	// were created with, if known. Generate writes them to a ConfigMap
+	// named NAME-env that the container reads with envFrom, and leaves
+	// them out of env while the container's value is the file's.
+	EnvFile map[string]string
 }
 
 // GenerateOptions change what Generate writes.
@@ -61,7 +66,8 @@ type GenerateOptions struct {
 }
 
 // Generate returns the YAML manifests for workloads: a
-// PersistentVolumeClaim per named volume, a Deployment per workload and,
+// PersistentVolumeClaim per named volume, a ConfigMap per workload with
+// env files, a Deployment per workload and,
 // with opts.Service, a Service per workload with ports. The
 // documents are separated by "---" lines.
 func Generate(workloads []Workload, opts GenerateOptions) ([]byte, error) {
@@ -80,6 +86,9 @@ func Generate(workloads []Workload, opts GenerateOptions) ([]byte, error) {
 				claims[v.PersistentVolumeClaim.ClaimName] = true
 				objects = append(objects, claimFor(v.PersistentVolumeClaim.ClaimName))
 			}
+		}
+		if len(w.EnvFile) > 0 {
+			objects = append(objects, configMapFor(deployment.Name+"-env", w.EnvFile))
 		}
 		objects = append(objects, deployment)
 		if opts.Service {
@@ -131,7 +140,7 @@ func deploymentFor(w Workload, opts GenerateOptions) (*appsv1.Deployment, error)
 	if template.Config == nil || template.HostConfig == nil {
 		return nil, fmt.Errorf("container %s: inspect data has no Config or HostConfig", template.Name)
 	}
-	container, volumes, err := containerFor(name, template, w.ImageConfig, opts)
+	container, volumes, err := containerFor(name, template, w.ImageConfig, w.EnvFile, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +168,7 @@ func deploymentFor(w Workload, opts GenerateOptions) (*appsv1.Deployment, error)
 	}, nil
 }
 
-func containerFor(name string, c containertypes.InspectResponse, image *containertypes.Config, opts GenerateOptions) (corev1.Container, []corev1.Volume, error) {
+func containerFor(name string, c containertypes.InspectResponse, image *containertypes.Config, envFile map[string]string, opts GenerateOptions) (corev1.Container, []corev1.Volume, error) {
 	config := c.Config
 	out := corev1.Container{
 		Name:       name,
@@ -177,7 +186,12 @@ func containerFor(name string, c containertypes.InspectResponse, image *containe
 	if image != nil && out.WorkingDir == image.WorkingDir {
 		out.WorkingDir = ""
 	}
-	out.Env = envFor(config.Env, image)
+	out.Env = envFor(config.Env, image, envFile)
+	if len(envFile) > 0 {
+		out.EnvFrom = []corev1.EnvFromSource{{
+			ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name + "-env"}},
+		}}
+	}
 	out.Ports = portsFor(c, opts)
 
 	resources, err := resourcesFor(c.HostConfig)
@@ -198,8 +212,8 @@ func containerFor(name string, c containertypes.InspectResponse, image *containe
 }
 
 // envFor returns the container's environment without the variables that
-// the image sets to the same value.
-func envFor(env []string, image *containertypes.Config) []corev1.EnvVar {
+// the image or the env files set to the same value.
+func envFor(env []string, image *containertypes.Config, envFile map[string]string) []corev1.EnvVar {
 	fromImage := map[string]bool{}
 	if image != nil {
 		for _, kv := range image.Env {
@@ -212,9 +226,20 @@ func envFor(env []string, image *containertypes.Config) []corev1.EnvVar {
 			continue
 		}
 		key, value, _ := strings.Cut(kv, "=")
+		if fileValue, ok := envFile[key]; ok && fileValue == value {
+			continue
+		}
 		out = append(out, corev1.EnvVar{Name: key, Value: value})
 	}
 	return out
+}
+
+func configMapFor(name string, data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Data:       data,
+	}
 }
 
 // portsFor lists the exposed and published container ports, sorted. A

@@ -69,6 +69,8 @@ func decodeDocuments(t *testing.T, data []byte) map[string]any {
 			object = &corev1.Service{}
 		case "PersistentVolumeClaim":
 			object = &corev1.PersistentVolumeClaim{}
+		case "ConfigMap":
+			object = &corev1.ConfigMap{}
 		default:
 			t.Fatalf("unexpected kind %q in:\n%s", meta.Kind, doc)
 		}
@@ -174,6 +176,37 @@ func TestGenerateDocumentSeparators(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(strings.Count(string(data), "\n---\n"), 4), "five documents:\n%s", data)
 	assert.Check(t, is.Len(splitDocuments(data), 5))
+}
+
+func TestGenerateConfigMapForEnvFile(t *testing.T) {
+	c := webContainer()
+	c.Config.Env = append(c.Config.Env, "LEVEL=debug", "COLOR=red")
+	data, err := Generate([]Workload{{
+		Name:        "web",
+		Containers:  []containertypes.InspectResponse{c},
+		ImageConfig: webImage,
+		EnvFile:     map[string]string{"LEVEL": "debug", "COLOR": "blue"},
+	}}, GenerateOptions{})
+	assert.NilError(t, err)
+	objects := decodeDocuments(t, data)
+
+	configMap := objects["ConfigMap"].(*corev1.ConfigMap)
+	assert.Check(t, is.Equal(configMap.Name, "web-env"))
+	assert.Check(t, is.DeepEqual(configMap.Data, map[string]string{"LEVEL": "debug", "COLOR": "blue"}))
+
+	container := objects["Deployment"].(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+	assert.Assert(t, is.Len(container.EnvFrom, 1))
+	assert.Check(t, is.Equal(container.EnvFrom[0].ConfigMapRef.Name, "web-env"))
+	assert.Check(t, is.DeepEqual(container.Env, []corev1.EnvVar{
+		{Name: "MODE", Value: "prod"},
+		{Name: "COLOR", Value: "red"},
+	}), "variables equal to the file's come from the ConfigMap, an override stays")
+
+	m, err := Decode(data)
+	assert.NilError(t, err)
+	plans, err := PlanPod(m, m.Pods[0], "web", "m.yaml")
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(plans[0].Config.Env, []string{"COLOR=blue", "LEVEL=debug", "MODE=prod", "COLOR=red"}))
 }
 
 func TestObjectNameRules(t *testing.T) {

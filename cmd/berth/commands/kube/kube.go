@@ -50,8 +50,8 @@ func newGenerateCommand(c *cli.CLI) *cobra.Command {
 		Use:   "generate [OPTIONS] CONTAINER [CONTAINER...] | --compose-project NAME",
 		Short: "Write Kubernetes manifests for containers or a compose project",
 		Long: "Write a Deployment for each container, or for each service of a compose\n" +
-			"project, a PersistentVolumeClaim for each named volume and, with --service,\n" +
-			"a Service for the published ports.",
+			"project, a PersistentVolumeClaim for each named volume, a ConfigMap for the\n" +
+			"env files of a compose service and, with --service, a Service for the ports.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.composeProject == "" && len(args) == 0 {
 				return fmt.Errorf("\"kube generate\" requires at least one container or --compose-project")
@@ -76,9 +76,9 @@ func runGenerate(ctx context.Context, c *cli.CLI, opts generateOptions, names []
 	}
 	var workloads []kube.Workload
 	if opts.composeProject != "" {
-		workloads, err = projectWorkloads(ctx, apiClient, opts.composeProject)
+		workloads, err = projectWorkloads(ctx, c, apiClient, opts.composeProject)
 	} else {
-		workloads, err = containerWorkloads(ctx, apiClient, names)
+		workloads, err = containerWorkloads(ctx, c, apiClient, names)
 	}
 	if err != nil {
 		return err
@@ -94,26 +94,36 @@ func runGenerate(ctx context.Context, c *cli.CLI, opts generateOptions, names []
 	return err
 }
 
-func containerWorkloads(ctx context.Context, apiClient *client.Client, names []string) ([]kube.Workload, error) {
+func containerWorkloads(ctx context.Context, c *cli.CLI, apiClient *client.Client, names []string) ([]kube.Workload, error) {
 	var workloads []kube.Workload
+	envFiles := map[string]map[string]map[string]string{} // by compose project
 	for _, name := range names {
 		result, err := apiClient.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 		if err != nil {
 			return nil, err
 		}
 		inspected := result.Container
-		workloads = append(workloads, kube.Workload{
+		workload := kube.Workload{
 			Name:        inspected.Name,
 			Containers:  []containertypes.InspectResponse{inspected},
 			ImageConfig: imageConfig(ctx, apiClient, inspected.Image),
-		})
+		}
+		if inspected.Config != nil {
+			if project := inspected.Config.Labels[composeProjectLabel]; project != "" {
+				if _, ok := envFiles[project]; !ok {
+					envFiles[project] = composeEnvFiles(ctx, inspected, c.Err())
+				}
+				workload.EnvFile = envFiles[project][inspected.Config.Labels[composeServiceLabel]]
+			}
+		}
+		workloads = append(workloads, workload)
 	}
 	return workloads, nil
 }
 
 // projectWorkloads groups the containers of a compose project by service,
 // ordered by service name and by container number within a service.
-func projectWorkloads(ctx context.Context, apiClient *client.Client, project string) ([]kube.Workload, error) {
+func projectWorkloads(ctx context.Context, c *cli.CLI, apiClient *client.Client, project string) ([]kube.Workload, error) {
 	filters := make(client.Filters).Add("label", composeProjectLabel+"="+project)
 	list, err := apiClient.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
 	if err != nil {
@@ -139,7 +149,11 @@ func projectWorkloads(ctx context.Context, apiClient *client.Client, project str
 		services = append(services, service)
 	}
 	sort.Strings(services)
+	if len(services) == 0 {
+		return nil, fmt.Errorf("the containers of compose project %q have no %s label", project, composeServiceLabel)
+	}
 
+	envFiles := composeEnvFiles(ctx, byService[services[0]][0], c.Err())
 	var workloads []kube.Workload
 	for _, service := range services {
 		replicas := byService[service]
@@ -150,6 +164,7 @@ func projectWorkloads(ctx context.Context, apiClient *client.Client, project str
 			Name:        service,
 			Containers:  replicas,
 			ImageConfig: imageConfig(ctx, apiClient, replicas[0].Image),
+			EnvFile:     envFiles[service],
 		})
 	}
 	return workloads, nil
