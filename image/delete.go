@@ -50,7 +50,9 @@ func (s *Store) Delete(ctx context.Context, nameOrID string, force bool, inUse f
 
 // DeleteWithOptions deletes an image the way "docker rmi" does and returns
 // what it untagged and deleted, in order:
-//   - A name removes that tag. If the image keeps other tags, that is all.
+//   - A name removes that tag, and the repo digests of its repository if
+//     the image keeps no other tag there. If the image keeps other tags or
+//     repo digests, that is all.
 //     Unless forced, the last tag of an image that a container uses is kept.
 //   - An ID (or the last tag) deletes the image with all its tags. An image
 //     with tags in several repositories needs Force.
@@ -93,7 +95,10 @@ func (s *Store) DeleteWithOptions(ctx context.Context, nameOrID string, opts Del
 		if err := d.untag(ref); err != nil {
 			return nil, err
 		}
-		if len(s.tagsOfLocked(id)) > 0 {
+		if err := d.untagRepoDigestsOfTag(rec, ref); err != nil {
+			return nil, err
+		}
+		if len(s.tagsOfLocked(id)) > 0 || len(rec.repoDigests) > 0 {
 			return d.records, nil
 		}
 		quiet = true
@@ -207,6 +212,42 @@ func (d *deletion) untagRepoDigest(rec *record, ref string) error {
 		return err
 	}
 	d.records = append(d.records, imagetypes.DeleteResponse{Untagged: FamiliarName(ref)})
+	return nil
+}
+
+// untagRepoDigestsOfTag removes the repo digests of rec in the repository of
+// the removed tag ref once rec has no other tag there, as Docker Engine's
+// ImageDelete does, so a pulled image does not stay behind as "repo <none>".
+func (d *deletion) untagRepoDigestsOfTag(rec *record, ref string) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil
+	}
+	repo := named.Name()
+	inRepo := func(r string) bool {
+		n, err := reference.ParseNormalizedNamed(r)
+		return err == nil && n.Name() == repo
+	}
+	if slices.ContainsFunc(d.s.tagsOfLocked(rec.id), inRepo) {
+		return nil
+	}
+	var removed, remaining []string
+	for _, r := range rec.repoDigests {
+		if inRepo(r) {
+			removed = append(removed, r)
+		} else {
+			remaining = append(remaining, r)
+		}
+	}
+	if len(removed) == 0 {
+		return nil
+	}
+	if err := d.s.setRepoDigestsLocked(rec, remaining); err != nil {
+		return err
+	}
+	for _, r := range removed {
+		d.records = append(d.records, imagetypes.DeleteResponse{Untagged: FamiliarName(r)})
+	}
 	return nil
 }
 

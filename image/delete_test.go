@@ -252,3 +252,33 @@ func TestPruneLayersRemovesUnusedBlobs(t *testing.T) {
 	assert.Check(t, st.content.Has(img.ID), "the config of an image stays")
 	assert.Check(t, st.content.Has(img.Manifest), "the manifest of an image stays")
 }
+
+func TestDeleteTagRemovesRepoDigests(t *testing.T) {
+	s := newStores(t).images
+	ctx := context.Background()
+	img := configImage(t, s, "", "img")
+	tag(t, s, img.ID, "example.com/app:v1", "example.com/app:v2", "other:latest")
+	assert.NilError(t, s.AddRepoDigest(ctx, img.ID, "example.com/app", ""))
+	assert.NilError(t, s.AddRepoDigest(ctx, img.ID, "mirror.example.com/app", ""))
+	appDigest := "example.com/app@" + img.Manifest.String()
+	mirrorDigest := "mirror.example.com/app@" + img.Manifest.String()
+
+	// Another tag of the repository keeps its repo digest.
+	resp, err := s.Delete(ctx, "example.com/app:v1", false, nil)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(resp, []imagetypes.DeleteResponse{untagged("example.com/app:v1")}))
+
+	resp, err = s.Delete(ctx, "example.com/app:v2", false, nil)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(resp, []imagetypes.DeleteResponse{
+		untagged("example.com/app:v2"), untagged(appDigest)}))
+	got, err := s.Get(ctx, img.ID.String())
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(got.RepoDigests, []string{mirrorDigest}))
+
+	// The repo digest of another repository keeps the image.
+	resp, err = s.Delete(ctx, "other", false, nil)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(resp, []imagetypes.DeleteResponse{untagged("other:latest")}))
+	assert.Check(t, exists(s, img.ID))
+}
