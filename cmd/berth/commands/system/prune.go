@@ -12,12 +12,15 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
 )
 
-// NewPruneCommand returns "system prune": remove stopped containers and
-// dangling images, or with --all every image no container uses.
+// NewPruneCommand returns "system prune": remove stopped containers, unused
+// networks, dangling images and dangling build cache, or with --all every
+// image no container uses and all build cache. --volumes adds unused
+// anonymous volumes.
 func NewPruneCommand(c *cli.CLI) *cobra.Command {
 	var (
 		all     bool
 		force   bool
+		volumes bool
 		filters []string
 	)
 	cmd := &cobra.Command{
@@ -25,7 +28,7 @@ func NewPruneCommand(c *cli.CLI) *cobra.Command {
 		Short: "Remove unused data",
 		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			containerFilters, err := parsePruneFilters(filters)
+			pruneFilters, err := parsePruneFilters(filters)
 			if err != nil {
 				return err
 			}
@@ -34,7 +37,7 @@ func NewPruneCommand(c *cli.CLI) *cobra.Command {
 				return err
 			}
 			imageFilters.Add("dangling", fmt.Sprint(!all))
-			if !force && !cli.Confirm(c.In(), c.Out(), pruneWarning(all)) {
+			if !force && !cli.Confirm(c.In(), c.Out(), pruneWarning(all, volumes)) {
 				return errors.New("system prune has been cancelled")
 			}
 			apiClient, err := c.Client(cmd.Context())
@@ -42,7 +45,7 @@ func NewPruneCommand(c *cli.CLI) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			containers, err := apiClient.ContainerPrune(ctx, client.ContainerPruneOptions{Filters: containerFilters})
+			containers, err := apiClient.ContainerPrune(ctx, client.ContainerPruneOptions{Filters: pruneFilters})
 			if err != nil {
 				return err
 			}
@@ -55,6 +58,31 @@ func NewPruneCommand(c *cli.CLI) *cobra.Command {
 				fmt.Fprintln(c.Out())
 			}
 			reclaimed += containers.Report.SpaceReclaimed
+			networks, err := apiClient.NetworkPrune(ctx, client.NetworkPruneOptions{Filters: pruneFilters})
+			if err != nil {
+				return err
+			}
+			if deleted := networks.Report.NetworksDeleted; len(deleted) > 0 {
+				fmt.Fprintln(c.Out(), "Deleted Networks:")
+				for _, name := range deleted {
+					fmt.Fprintln(c.Out(), name)
+				}
+				fmt.Fprintln(c.Out())
+			}
+			if volumes {
+				result, err := apiClient.VolumePrune(ctx, client.VolumePruneOptions{Filters: pruneFilters})
+				if err != nil {
+					return err
+				}
+				if deleted := result.Report.VolumesDeleted; len(deleted) > 0 {
+					fmt.Fprintln(c.Out(), "Deleted Volumes:")
+					for _, name := range deleted {
+						fmt.Fprintln(c.Out(), name)
+					}
+					fmt.Fprintln(c.Out())
+				}
+				reclaimed += result.Report.SpaceReclaimed
+			}
 			images, err := apiClient.ImagePrune(ctx, client.ImagePruneOptions{Filters: imageFilters})
 			if err != nil {
 				return err
@@ -71,6 +99,18 @@ func NewPruneCommand(c *cli.CLI) *cobra.Command {
 				fmt.Fprintln(c.Out())
 			}
 			reclaimed += images.Report.SpaceReclaimed
+			cache, err := apiClient.BuildCachePrune(ctx, client.BuildCachePruneOptions{All: all, Filters: pruneFilters})
+			if err != nil {
+				return err
+			}
+			if deleted := cache.Report.CachesDeleted; len(deleted) > 0 {
+				fmt.Fprintln(c.Out(), "Deleted build cache objects:")
+				for _, id := range deleted {
+					fmt.Fprintln(c.Out(), id)
+				}
+				fmt.Fprintln(c.Out())
+			}
+			reclaimed += cache.Report.SpaceReclaimed
 			fmt.Fprintln(c.Out(), "Total reclaimed space:", units.HumanSize(float64(reclaimed)))
 			return nil
 		},
@@ -78,24 +118,33 @@ func NewPruneCommand(c *cli.CLI) *cobra.Command {
 	flags := cmd.Flags()
 	flags.BoolVarP(&all, "all", "a", false, "Remove all unused images not just dangling ones")
 	flags.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	flags.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes")
 	flags.StringArrayVar(&filters, "filter", nil, `Provide filter values (e.g. "label=<key>=<value>")`)
 	return cmd
 }
 
 // pruneWarning lists what system prune removes, for the confirmation prompt.
-func pruneWarning(all bool) string {
-	images := "all dangling images"
+func pruneWarning(all, volumes bool) string {
+	images, cache := "all dangling images", "unused build cache"
 	if all {
 		images = "all images without at least one container associated to them"
+		cache = "all build cache"
 	}
-	return "WARNING! This will remove:\n" +
+	warning := "WARNING! This will remove:\n" +
 		"  - all stopped containers\n" +
-		"  - " + images + "\n\n" +
+		"  - all networks not used by at least one container\n"
+	if volumes {
+		warning += "  - all anonymous volumes not used by at least one container\n"
+	}
+	return warning +
+		"  - " + images + "\n" +
+		"  - " + cache + "\n\n" +
 		"Are you sure you want to continue?"
 }
 
 // parsePruneFilters converts --filter name=value arguments into API filters,
-// which both the container and the image prune requests get.
+// which the prune requests of containers, networks, volumes, images and
+// build cache get.
 func parsePruneFilters(values []string) (client.Filters, error) {
 	filters := make(client.Filters)
 	for _, value := range values {
