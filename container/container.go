@@ -71,6 +71,7 @@ type Endpoint struct {
 type NetworkAttachment struct {
 	NetworkID   string
 	Aliases     []string   `json:",omitempty"`
+	Links       []string   `json:",omitempty"` // legacy links, "TARGET:ALIAS"
 	IPv4Address netip.Addr `json:",omitzero"`  // requested static address
 	MacAddress  string     `json:",omitempty"` // requested MAC address
 

@@ -197,6 +197,7 @@ func (e *Engine) addAttachment(c *ctr.Container, n networkRef, s *mobynet.Endpoi
 	att := &ctr.NetworkAttachment{NetworkID: n.ID}
 	if s != nil {
 		att.Aliases = slices.Clone(s.Aliases)
+		att.Links = slices.Clone(s.Links)
 		if s.IPAMConfig != nil {
 			att.IPv4Address = s.IPAMConfig.IPv4Address
 		}
@@ -359,13 +360,14 @@ func (e *Engine) connectEndpoint(ctx context.Context, c *ctr.Container, name str
 	} else {
 		c.Lock()
 		names := dnsNames(c, att.Aliases)
+		links := endpointLinks(c, n.Name, att.Links)
 		var servers []string
 		for _, addr := range c.HostConfig.DNS {
 			servers = append(servers, net.JoinHostPort(addr.String(), "53"))
 		}
 		c.Unlock()
 		ep, err = e.network.Connect(ctx, network.ConnectRequest{
-			ContainerID: c.ID, NetworkID: n.ID, DNSNames: names, Aliases: att.Aliases,
+			ContainerID: c.ID, NetworkID: n.ID, DNSNames: names, Aliases: att.Aliases, Links: links,
 			IPv4: att.IPv4Address, MAC: att.MacAddress, Ports: ports, JoinNamespace: join,
 			DNSServers: servers,
 		})
@@ -441,10 +443,33 @@ func clearEndpoint(att *ctr.NetworkAttachment) {
 	att.DNSNames = nil
 }
 
+// endpointLinks returns the legacy links of the container's endpoint on the
+// user-defined network named network, as "TARGET:ALIAS": those of its
+// endpoint settings and, on the network of its network mode, those of
+// --link. Docker Engine resolves both through the embedded DNS server.
+func endpointLinks(c *ctr.Container, network string, links []string) []string {
+	out := slices.Clone(links)
+	if string(c.HostConfig.NetworkMode) == network {
+		out = append(out, c.HostConfig.Links...)
+	}
+	for i, link := range out {
+		target, alias, ok := strings.Cut(link, ":")
+		if !ok {
+			alias = target
+		}
+		// The API form of a link is "/TARGET:/CONTAINER/ALIAS".
+		if j := strings.LastIndex(alias, "/"); j >= 0 {
+			alias = alias[j+1:]
+		}
+		out[i] = strings.TrimPrefix(target, "/") + ":" + alias
+	}
+	return out
+}
+
 // endpointSettings returns the inspect view of one attachment. Addresses
 // are set only while the container runs.
 func endpointSettings(c *ctr.Container, name string, att *ctr.NetworkAttachment) *mobynet.EndpointSettings {
-	s := &mobynet.EndpointSettings{NetworkID: att.NetworkID, Aliases: slices.Clone(att.Aliases)}
+	s := &mobynet.EndpointSettings{NetworkID: att.NetworkID, Aliases: slices.Clone(att.Aliases), Links: slices.Clone(att.Links)}
 	if att.IPv4Address.IsValid() {
 		s.IPAMConfig = &mobynet.EndpointIPAMConfig{IPv4Address: att.IPv4Address}
 	}

@@ -99,6 +99,8 @@ func TestDockerComposeUpDown(t *testing.T) {
 	assert.Check(t, is.Equal(compose("exec", "-T", "store", "cat", "/data/item.txt"), "anchor\n"))
 	assert.Check(t, is.Equal(compose("exec", "-T", "web", "sh", "-c", "echo $STORE"), "store:8080\n"))
 	assert.Check(t, is.Equal(compose("exec", "-T", "store", "sh", "-c", "echo $SHELF"), "top\n"))
+	// A link's alias resolves on the project's network, for web only.
+	assert.Check(t, is.Contains(compose("exec", "-T", "web", "sh", "-c", "ping -c1 -W2 shelf && echo linked"), "linked\n"))
 
 	d.must("exec", project+"_store_1", "sh", "-c", "echo stored log line >/proc/1/fd/1")
 	assert.Check(t, is.Contains(compose("logs", "--no-color", "store"), "stored log line"))

@@ -30,6 +30,11 @@ type ConnectRequest struct {
 	IPv4     netip.Addr // a static address; the zero Addr allocates one
 	MAC      string     // a MAC address; "" derives one from the address
 	Ports    []PortBinding
+	// Links are legacy links, "TARGET:ALIAS": for this container only, the
+	// embedded DNS server answers ALIAS with the address of the endpoint
+	// named TARGET on the same network, as Docker Engine does for --link
+	// on user-defined networks.
+	Links []string
 	// DNSServers are the nameservers (host:port) the embedded DNS server
 	// forwards other names to, instead of those of the host's resolv.conf.
 	DNSServers []string
@@ -125,6 +130,7 @@ func (m *Manager) Connect(ctx context.Context, req ConnectRequest) (_ *Endpoint,
 		Ports:       bindings,
 		DNSNames:    slices.Clone(req.DNSNames),
 		Aliases:     slices.Clone(req.Aliases),
+		Links:       slices.Clone(req.Links),
 		DNSServers:  slices.Clone(req.DNSServers),
 	}
 

@@ -253,6 +253,9 @@ func (m *Manager) lookupName(containerID, name string, rotate bool) []netip.Addr
 		if suffix := "." + strings.ToLower(n.Name); strings.HasSuffix(name, suffix) {
 			short = strings.TrimSuffix(name, suffix)
 		}
+		if target := linkTarget(n.Endpoints[containerID].Links, name); target != "" {
+			name, short = target, target
+		}
 		for _, ep := range n.Endpoints {
 			for _, dnsName := range ep.DNSNames {
 				if strings.EqualFold(dnsName, name) || strings.EqualFold(dnsName, short) {
@@ -273,6 +276,18 @@ func (m *Manager) lookupName(containerID, name string, rotate bool) []netip.Addr
 	}
 	shift := int(m.dnsRotation % uint64(len(addrs)))
 	return append(addrs[shift:], addrs[:shift]...)
+}
+
+// linkTarget returns the TARGET of the legacy link "TARGET:ALIAS" whose
+// ALIAS is name, or "".
+func linkTarget(links []string, name string) string {
+	for _, link := range links {
+		target, alias, ok := strings.Cut(link, ":")
+		if ok && strings.EqualFold(alias, name) {
+			return strings.ToLower(strings.TrimPrefix(target, "/"))
+		}
+	}
+	return ""
 }
 
 // lookupAddr returns "NAME.NETWORK." for a reverse name (in-addr.arpa) of

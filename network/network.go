@@ -90,6 +90,7 @@ type Endpoint struct {
 	NetworkID string   `json:",omitempty"`
 	DNSNames  []string `json:",omitempty"` // names the embedded DNS server resolves to Address
 	Aliases   []string `json:",omitempty"` // user-given aliases, a subset of DNSNames
+	Links     []string `json:",omitempty"` // legacy links, "TARGET:ALIAS" (see ConnectRequest)
 	// DNSServers are the embedded DNS server's upstreams (see ConnectRequest).
 	DNSServers []string `json:",omitempty"`
 }
@@ -99,6 +100,7 @@ func (e *Endpoint) clone() *Endpoint {
 	c.Ports = slices.Clone(e.Ports)
 	c.DNSNames = slices.Clone(e.DNSNames)
 	c.Aliases = slices.Clone(e.Aliases)
+	c.Links = slices.Clone(e.Links)
 	return &c
 }
 

@@ -105,6 +105,15 @@ func TestUserNetworkDNS(t *testing.T) {
 	assert.Check(t, is.Equal(reply.Rcode, dns.RcodeSuccess))
 	assert.Check(t, is.Len(reply.Answer, 0))
 
+	// A legacy link's alias resolves for the linking container only.
+	l, err := m.Connect(ctx, ConnectRequest{ContainerID: "dns-l", NetworkID: n.ID, DNSNames: []string{"linker"}, Links: []string{"api:store"}})
+	assert.NilError(t, err)
+	reply = queryDNS(t, l.NetNSPath, "store", dns.TypeA)
+	assert.Check(t, is.DeepEqual(answerAddrs(reply), []string{b.Address.Addr().String()}))
+	reply = queryDNS(t, a.NetNSPath, "store", dns.TypeA)
+	assert.Check(t, is.Len(reply.Answer, 0))
+	assert.NilError(t, m.Disconnect(ctx, "dns-l", n.ID))
+
 	first := answerAddrs(queryDNS(t, a.NetNSPath, "shared", dns.TypeA))
 	second := answerAddrs(queryDNS(t, a.NetNSPath, "shared", dns.TypeA))
 	assert.Check(t, is.Len(first, 2))
