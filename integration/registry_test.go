@@ -194,6 +194,21 @@ func TestPushPullRoundTrip(t *testing.T) {
 		assert.Check(t, is.Contains(errOut, "manifest for "+reg.host+"/team/app:nope not found"))
 	})
 
+	t.Run("run pulls a missing image", func(t *testing.T) {
+		d.must("rmi", "-f", ref)
+		r, err := d.run("run", "--rm", ref)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(r.code, 0), "%s", r)
+		assert.Check(t, is.Equal(r.stdout, "round trip\nbuilt\n"))
+		assert.Check(t, is.Contains(r.stderr, "Unable to find image '"+ref+"' locally"))
+		assert.Check(t, is.Contains(r.stderr, "Downloaded newer image for "+ref))
+
+		r, err = d.run("run", "--rm", "--pull", "never", reg.host+"/team/app:nope", "true")
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(r.code, 125), "%s", r)
+		assert.Check(t, is.Contains(r.stderr, "No such image"))
+	})
+
 	t.Run("missing repository", func(t *testing.T) {
 		r, err := d.run("run", "--rm", reg.host+"/team/missing:1", "true")
 		assert.NilError(t, err)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-engine/berth/cmd/berth/commands/cli"
+	"github.com/berth-engine/berth/cmd/berth/commands/format"
 )
 
 // exitEngineFailure is the exit code of run and create when the daemon
@@ -56,7 +57,7 @@ func runCreate(cmd *cobra.Command, c *cli.CLI, opts *createOptions, image string
 	}
 
 	setConsoleSize(c, cfg)
-	id, err := createContainer(ctx, c, apiClient, cfg, opts.name)
+	id, err := createContainer(ctx, c, apiClient, cfg, opts.name, opts.pull)
 	if err != nil {
 		reportError(c.Err(), "create", err, false)
 		return cli.StatusError{StatusCode: exitEngineFailure, Cause: err}
@@ -66,22 +67,48 @@ func runCreate(cmd *cobra.Command, c *cli.CLI, opts *createOptions, image string
 	return nil
 }
 
+// Values of --pull.
+const (
+	pullMissing = "missing"
+	pullAlways  = "always"
+	pullNever   = "never"
+)
+
 // createContainer sends the create request and prints the daemon's
-// warnings. When the image is missing, it prints Docker's "Unable to find
-// image" line before returning the daemon's error.
-func createContainer(ctx context.Context, c *cli.CLI, apiClient *client.Client, cfg *containerConfig, name string) (string, error) {
-	resp, err := apiClient.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:           cfg.Config,
-		HostConfig:       cfg.HostConfig,
-		NetworkingConfig: cfg.NetworkingConfig,
-		Name:             name,
-	})
-	if err != nil {
-		if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
-			fmt.Fprintf(c.Err(), "Unable to find image '%s' locally\n", familiarImage(cfg.Config.Image))
-			// TODO: pull the image and retry once the daemon implements
-			// POST /images/create?fromImage=.
+// warnings. With pull "missing" a missing image is pulled, after Docker's
+// "Unable to find image" line, and the request sent again; with "always"
+// the image is pulled first.
+func createContainer(ctx context.Context, c *cli.CLI, apiClient *client.Client, cfg *containerConfig, name, pull string) (string, error) {
+	switch pull {
+	case pullMissing, pullNever, "":
+	case pullAlways:
+		if err := pullImage(ctx, c, apiClient, cfg.Config.Image); err != nil {
+			return "", err
 		}
+	default:
+		return "", fmt.Errorf("invalid pull option: %q: use always, missing or never", pull)
+	}
+
+	create := func() (client.ContainerCreateResult, error) {
+		return apiClient.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config:           cfg.Config,
+			HostConfig:       cfg.HostConfig,
+			NetworkingConfig: cfg.NetworkingConfig,
+			Name:             name,
+		})
+	}
+	resp, err := create()
+	if err != nil && cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
+		fmt.Fprintf(c.Err(), "Unable to find image '%s' locally\n", familiarImage(cfg.Config.Image))
+		if pull == pullNever {
+			return "", err
+		}
+		if err := pullImage(ctx, c, apiClient, cfg.Config.Image); err != nil {
+			return "", err
+		}
+		resp, err = create()
+	}
+	if err != nil {
 		return "", err
 	}
 
@@ -89,6 +116,27 @@ func createContainer(ctx context.Context, c *cli.CLI, apiClient *client.Client, 
 		fmt.Fprintf(c.Err(), "WARNING: %s\n", warning)
 	}
 	return resp.ID, nil
+}
+
+// pullImage pulls image with the stored credentials of its registry,
+// showing the progress on standard error, as docker run does.
+func pullImage(ctx context.Context, c *cli.CLI, apiClient *client.Client, image string) error {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return fmt.Errorf("invalid reference format: %w", err)
+	}
+	named = reference.TagNameOnly(named)
+	auth, err := c.RegistryAuth(named.String())
+	if err != nil {
+		return err
+	}
+	body, err := apiClient.ImagePull(ctx, named.String(), client.ImagePullOptions{RegistryAuth: auth})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	fd, isTerminal := cli.TerminalFd(c.Err())
+	return format.DisplayJSONStreamTo(body, c.Err(), fd, isTerminal, nil)
 }
 
 // familiarImage returns image in Docker's short form with a tag, such as

@@ -16,6 +16,7 @@ import (
 // createOptions are the flags shared by run and create.
 type createOptions struct {
 	name string
+	pull string // when to pull the image: missing, always or never
 
 	autoRemove bool
 	stdin      bool
@@ -76,6 +77,7 @@ type containerConfig struct {
 // addCreateFlags binds the shared run and create flags to opts.
 func addCreateFlags(flags *pflag.FlagSet, opts *createOptions) {
 	flags.StringVar(&opts.name, "name", "", "Assign a name to the container")
+	flags.StringVar(&opts.pull, "pull", pullMissing, `Pull image before running ("always", "missing", "never")`)
 	flags.BoolVar(&opts.autoRemove, "rm", false, "Automatically remove the container when it exits")
 	flags.BoolVarP(&opts.stdin, "interactive", "i", false, "Keep STDIN open even if not attached")
 	flags.BoolVarP(&opts.tty, "tty", "t", false, "Allocate a pseudo-TTY")

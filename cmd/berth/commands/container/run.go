@@ -72,7 +72,7 @@ func runRun(cmd *cobra.Command, c *cli.CLI, opts *runOptions, image string, comm
 	}
 
 	setConsoleSize(c, cfg)
-	id, err := createContainer(ctx, c, apiClient, cfg, opts.name)
+	id, err := createContainer(ctx, c, apiClient, cfg, opts.name, opts.pull)
 	if err != nil {
 		reportError(c.Err(), "run", err, true)
 		return startErrorStatus(err)
