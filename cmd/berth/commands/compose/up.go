@@ -31,6 +31,7 @@ type upOptions struct {
 	wait          bool
 	noColor       bool
 	timeout       int
+	timeoutSet    bool
 }
 
 func (o *upOptions) policy() (string, error) {
@@ -51,6 +52,7 @@ func newUpCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 		Use:   "up [OPTIONS] [SERVICE...]",
 		Short: "Create and start containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.timeoutSet = cmd.Flags().Changed("timeout")
 			return runUp(cmd.Context(), c, flags, &opts, args)
 		},
 	}
@@ -65,7 +67,7 @@ func newUpCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 	f.BoolVar(&opts.removeOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	f.BoolVar(&opts.wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
 	f.BoolVar(&opts.noColor, "no-color", false, "Produce monochrome output")
-	f.IntVarP(&opts.timeout, "timeout", "t", 10, "Seconds to wait for containers to stop when Ctrl-C stops the project")
+	f.IntVarP(&opts.timeout, "timeout", "t", 10, "Seconds to wait for containers to stop when Ctrl-C stops the project (default: each service's stop_grace_period, else 10)")
 	return cmd
 }
 
@@ -510,8 +512,13 @@ func (s *session) attach(ctx context.Context, services []string, opts *upOptions
 	}
 	cancel()
 	fmt.Fprintln(s.cli.Err(), "Gracefully stopping... (press Ctrl+C again to force)")
-	timeout := opts.timeout
-	return s.stopContainers(context.WithoutCancel(ctx), containers, &timeout)
+	// Without --timeout each container gets its stop_grace_period, which
+	// the daemon keeps as the container's stop timeout.
+	var timeout *int
+	if opts.timeoutSet {
+		timeout = &opts.timeout
+	}
+	return s.stopContainers(context.WithoutCancel(ctx), containers, timeout)
 }
 
 // stopContainers stops containers in reverse dependency order.
