@@ -1,11 +1,16 @@
 package integration
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,8 +88,8 @@ func TestComposeExample(t *testing.T) {
 }
 
 // composeProject is a project of busybox services: init must complete
-// before web starts, worker runs on a second network and a named volume
-// carries init's marker file to web.
+// before web starts, worker waits for db to be healthy and runs on a
+// second network, and a named volume carries init's marker file to web.
 const composeProject = `name: cz
 services:
   init:
@@ -97,13 +102,25 @@ services:
     environment:
       GREETING: ${GREETING:-hello}
     volumes: [shared:/shared]
+    stop_grace_period: 1s
     depends_on:
       init:
         condition: service_completed_successfully
+  db:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      start_interval: 200ms
   worker:
     image: busybox
     command: ["sleep", "1000"]
     stop_grace_period: 1s
+    depends_on:
+      db:
+        condition: service_healthy
     networks:
       back:
         aliases: [jobs]
@@ -143,6 +160,9 @@ func TestComposeLifecycle(t *testing.T) {
 		startedAt, err := time.Parse(time.RFC3339Nano, webStarted)
 		assert.NilError(t, err)
 		assert.Check(t, !startedAt.Before(finishedAt), "web started %s, before init finished %s", startedAt, finishedAt)
+
+		health := d.must("inspect", "-f", "{{.State.Health.Status}}", "cz-db-1")
+		assert.Check(t, is.Equal(strings.TrimSpace(health), "healthy"))
 	})
 
 	t.Run("logs and ps", func(t *testing.T) {
@@ -161,7 +181,7 @@ func TestComposeLifecycle(t *testing.T) {
 		assert.Check(t, is.Contains(running, "cz-web-1"))
 		assert.Check(t, !strings.Contains(running, "cz-init-1"), "exited container in ps without -a: %s", running)
 		assert.Check(t, is.Contains(d.must(append(project, "ps", "-a")...), "cz-init-1"))
-		assert.Check(t, is.Equal(d.must(append(project, "ps", "--services")...), "init\nweb\nworker\n"))
+		assert.Check(t, is.Equal(d.must(append(project, "ps", "--services")...), "db\ninit\nweb\nworker\n"))
 		assert.Check(t, is.Contains(d.must("compose", "ls", "-a"), "cz"))
 	})
 
@@ -223,6 +243,44 @@ func TestComposeLifecycle(t *testing.T) {
 		assert.Check(t, !strings.Contains(d.must(append(project, "ps")...), "cz-worker-1"))
 		d.must(append(project, "start", "worker")...)
 		assert.Check(t, is.Contains(d.must(append(project, "ps")...), "cz-worker-1"))
+	})
+
+	t.Run("attached up stops on interrupt", func(t *testing.T) {
+		cmd := exec.Command(berthBinary, append(project, "up", "web")...)
+		cmd.Env = append(os.Environ(), "BERTH_HOST=unix://"+d.socket, "DOCKER_HOST=")
+		stdout, err := cmd.StdoutPipe()
+		assert.NilError(t, err)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		assert.NilError(t, cmd.Start())
+
+		// The scanner runs beside the test so that a missing line fails
+		// the test instead of blocking it.
+		found := make(chan bool, 1)
+		go func() {
+			lines := bufio.NewScanner(stdout)
+			for lines.Scan() {
+				line := lines.Text()
+				if strings.HasPrefix(line, "cz-web-1 ") && strings.Contains(line, "| web ready") {
+					found <- true
+					break
+				}
+			}
+			close(found)
+			_, _ = io.Copy(io.Discard, stdout)
+		}()
+		select {
+		case ok := <-found:
+			assert.Check(t, ok, "attached output ended without web's log line")
+		case <-time.After(time.Minute):
+			t.Errorf("no log line of web in attached output after a minute")
+		}
+		assert.NilError(t, cmd.Process.Signal(syscall.SIGINT))
+		assert.NilError(t, cmd.Wait(), stderr.String())
+
+		state := d.must("inspect", "-f", "{{.State.Running}}", "cz-web-1")
+		assert.Check(t, is.Equal(strings.TrimSpace(state), "false"))
+		assert.Check(t, is.Contains(stderr.String(), "Gracefully stopping"))
 	})
 
 	t.Run("down removes everything", func(t *testing.T) {
