@@ -192,11 +192,25 @@ func TestRunImageNotFound(t *testing.T) {
 	daemon.mux.HandleFunc("POST /containers/create", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "No such image: busybox:latest")
 	})
+	var pulled string
+	daemon.mux.HandleFunc("POST /images/create", func(w http.ResponseWriter, r *http.Request) {
+		pulled = r.URL.Query().Get("fromImage") + ":" + r.URL.Query().Get("tag")
+		writeError(w, http.StatusNotFound, "pull access denied for busybox, repository does not exist")
+	})
 
 	res := runBerth(t, daemon, nil, "run", "busybox")
 
 	assert.Equal(t, res.code, 125)
 	assert.Equal(t, res.stdout, "")
+	assert.Equal(t, pulled, "docker.io/library/busybox:latest")
+	assert.Equal(t, res.stderr, "Unable to find image 'busybox:latest' locally\n"+
+		"berth: Error response from daemon: pull access denied for busybox, repository does not exist.\n"+
+		"See 'berth run --help'.\n")
+
+	pulled = ""
+	res = runBerth(t, daemon, nil, "run", "--pull", "never", "busybox")
+	assert.Equal(t, res.code, 125)
+	assert.Equal(t, pulled, "", "--pull never does not pull")
 	assert.Equal(t, res.stderr, "Unable to find image 'busybox:latest' locally\n"+
 		"berth: Error response from daemon: No such image: busybox:latest.\n"+
 		"See 'berth run --help'.\n")
