@@ -194,7 +194,7 @@ func hostConfig(project *types.Project, service types.ServiceConfig, config *con
 		IpcMode:        container.IpcMode(service.Ipc),
 		PidMode:        container.PidMode(service.Pid),
 		GroupAdd:       service.GroupAdd,
-		VolumesFrom:    service.VolumesFrom,
+		VolumesFrom:    volumesFrom(project, service.VolumesFrom),
 		ShmSize:        int64(service.ShmSize),
 	}
 	hc.Memory = int64(service.MemLimit)
@@ -238,6 +238,29 @@ func hostConfig(project *types.Project, service types.ServiceConfig, config *con
 		hc.Mounts = append(hc.Mounts, m)
 	}
 	return hc, nil
+}
+
+// volumesFrom converts volumes_from entries to container references. A
+// service name, or "service:NAME", refers to the service's first container;
+// "container:NAME" refers to any container.
+func volumesFrom(project *types.Project, entries []string) []string {
+	var out []string
+	for _, entry := range entries {
+		if name, ok := strings.CutPrefix(entry, "container:"); ok {
+			out = append(out, name)
+			continue
+		}
+		name, mode, _ := strings.Cut(strings.TrimPrefix(entry, "service:"), ":")
+		ref := name
+		if service, ok := project.Services[name]; ok {
+			ref = ContainerName(project, service, 1)
+		}
+		if mode != "" {
+			ref += ":" + mode
+		}
+		out = append(out, ref)
+	}
+	return out
 }
 
 func dnsAddrs(values []string) []netip.Addr {

@@ -243,3 +243,28 @@ volumes:
 	assert.Check(t, is.Equal(req.HostConfig.Mounts[0].Source, "demo_data"))
 	assert.Check(t, is.Len(req.HostConfig.PortBindings, 1))
 }
+
+func TestContainerRequestSharedNamespaces(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "compose.yaml"), `name: demo
+services:
+  app:
+    image: busybox
+  sidecar:
+    image: busybox
+    network_mode: service:app
+    volumes_from: [app, "container:other:ro"]
+`)
+	project, err := Load(context.Background(), LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	assert.NilError(t, err)
+	req, err := ContainerRequest(project, project.Services["sidecar"], "demo-sidecar-1", 1, "abc", false)
+	assert.NilError(t, err)
+
+	assert.Check(t, is.Equal(string(req.HostConfig.NetworkMode), "container:demo-app-1"))
+	assert.Check(t, is.Nil(req.NetworkingConfig))
+	assert.Check(t, is.DeepEqual(req.HostConfig.VolumesFrom, []string{"demo-app-1", "other:ro"}))
+
+	order, err := ServiceOrder(project)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(order, []string{"app", "sidecar"}))
+}

@@ -138,7 +138,11 @@ func runUp(ctx context.Context, c *cli.CLI, flags *projectFlags, opts *upOptions
 				restart = true
 			}
 		}
-		didChange, err := s.convergeService(ctx, service, policy, restart)
+		servicePolicy := policy
+		if policy != compose.RecreateNever && sharesChangedNamespace(service, changed) {
+			servicePolicy = compose.RecreateForce
+		}
+		didChange, err := s.convergeService(ctx, service, servicePolicy, restart)
 		if err != nil {
 			return err
 		}
@@ -152,6 +156,22 @@ func runUp(ctx context.Context, c *cli.CLI, flags *projectFlags, opts *upOptions
 		return nil
 	}
 	return s.attach(ctx, order, opts)
+}
+
+// sharesChangedNamespace reports whether service joins the network
+// namespace or the volumes of a service whose containers were just
+// replaced, so that its own containers must be recreated to follow them.
+func sharesChangedNamespace(service composetypes.ServiceConfig, changed map[string]bool) bool {
+	if target, ok := strings.CutPrefix(service.NetworkMode, "service:"); ok && changed[target] {
+		return true
+	}
+	for _, from := range service.VolumesFrom {
+		name, _, _ := strings.Cut(strings.TrimPrefix(from, "service:"), ":")
+		if changed[name] {
+			return true
+		}
+	}
+	return false
 }
 
 func filterNames(order, names []string) []string {
