@@ -287,4 +287,66 @@ func TestComposeLifecycle(t *testing.T) {
 		d.must(append(project, "down", "-v")...)
 		assert.Check(t, is.Equal(d.composeLeftovers("cz"), ""))
 	})
+
+	t.Run("build push and pull", func(t *testing.T) {
+		reg := startRegistry(t, nil)
+		buildDir := t.TempDir()
+		writeTestFile(t, filepath.Join(buildDir, "app.Dockerfile"),
+			"FROM busybox:latest AS base\nARG MESSAGE\nRUN echo \"$MESSAGE\" > /message\nFROM base AS final\n")
+		writeTestFile(t, filepath.Join(buildDir, "compose.yaml"), fmt.Sprintf(`name: czb
+services:
+  app:
+    image: %s/czb/app:1
+    build:
+      context: .
+      dockerfile: app.Dockerfile
+      args:
+        MESSAGE: built
+      target: final
+    command: ["cat", "/message"]
+  ready:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      start_interval: 200ms
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: %s
+`, reg.host, freeSubnet(t).Masked()))
+		built := []string{"compose", "--project-directory", buildDir}
+		image := reg.host + "/czb/app:1"
+
+		config := d.must(append(built, "config")...)
+		assert.Check(t, is.Contains(config, "MESSAGE: built"))
+		d.must(append(built, "build")...)
+		out := d.must(append(built, "run", "--rm", "app")...)
+		assert.Check(t, is.Equal(out, "built\n"))
+
+		d.must(append(built, "push", "app")...)
+		d.must(append(built, "down", "--rmi", "all")...)
+		r, err := d.run("image", "inspect", image)
+		assert.NilError(t, err)
+		assert.Check(t, r.code != 0, "image %s is still there after down --rmi all", image)
+		// --rmi all also removes images that services only use, as in
+		// Docker Compose.
+		r, err = d.run("image", "inspect", "busybox:latest")
+		assert.NilError(t, err)
+		assert.Check(t, r.code != 0, "busybox:latest is still there after down --rmi all")
+		d.importBusybox()
+
+		d.must(append(built, "pull", "app")...)
+		d.must("image", "inspect", image)
+
+		d.must(append(built, "up", "-d", "--wait", "ready")...)
+		health := d.must("inspect", "-f", "{{.State.Health.Status}}", "czb-ready-1")
+		assert.Check(t, is.Equal(strings.TrimSpace(health), "healthy"))
+
+		d.must(append(built, "down", "-v", "--rmi", "all")...)
+		assert.Check(t, is.Equal(d.composeLeftovers("czb"), ""))
+	})
 }
