@@ -241,8 +241,8 @@ func hostConfig(project *types.Project, service types.ServiceConfig, config *con
 }
 
 // volumesFrom converts volumes_from entries to container references. A
-// service name, or "service:NAME", refers to the service's first container;
-// "container:NAME" refers to any container.
+// service name, or "service:NAME", refers to the service's first container,
+// and "container:NAME" refers to any container.
 func volumesFrom(project *types.Project, entries []string) []string {
 	var out []string
 	for _, entry := range entries {
@@ -294,7 +294,7 @@ func restartPolicy(service types.ServiceConfig) (container.RestartPolicy, error)
 	if count != "" {
 		n, err := strconv.Atoi(count)
 		if err != nil {
-			return policy, fmt.Errorf("invalid restart policy %q", value)
+			return policy, fmt.Errorf("invalid restart policy %q (expected no, always, on-failure[:MAX_RETRIES] or unless-stopped)", value)
 		}
 		policy.MaximumRetryCount = n
 	}
@@ -302,7 +302,7 @@ func restartPolicy(service types.ServiceConfig) (container.RestartPolicy, error)
 	case container.RestartPolicyAlways, container.RestartPolicyOnFailure, container.RestartPolicyUnlessStopped:
 		return policy, nil
 	}
-	return policy, fmt.Errorf("invalid restart policy %q", value)
+	return policy, fmt.Errorf("invalid restart policy %q (expected no, always, on-failure[:MAX_RETRIES] or unless-stopped)", value)
 }
 
 // networkMode returns the network mode of the create request: the

@@ -12,6 +12,10 @@ import (
 // service's JSON form without the fields that do not change a container
 // (build, pull policy, replica count, dependencies and profiles). up
 // recreates a container whose label differs from the service's hash.
+//
+// NOTE: Docker Compose hashes its own serialisation of the service, so its
+// hash of the same file can differ from berth's. Then "docker compose up"
+// recreates containers that berth compose created, and the other way round.
 func ServiceHash(service types.ServiceConfig) (string, error) {
 	service.Build = nil
 	service.PullPolicy = ""

@@ -1,8 +1,8 @@
-// Package compose holds the engine-independent part of "berth compose":
-// loading a project with the Compose Specification loader, the labels
-// Docker Compose writes on the objects it creates, the configuration hash
-// and the plan that decides which containers to create, recreate, keep or
-// remove.
+// Package compose is the engine-independent part of "berth compose". It
+// loads projects with the Compose Specification loader (compose-go) and
+// defines the labels Docker Compose writes on the objects it creates. It
+// also computes the configuration hash and plans which containers up
+// creates, recreates, keeps or removes.
 package compose
 
 // Labels that Docker Compose v2 writes on containers, networks and volumes.
@@ -25,6 +25,9 @@ const (
 	ReplaceLabel      = "com.docker.compose.replace"
 )
 
-// Version is the value of VersionLabel: the Docker Compose release whose
-// labels and naming berth follows.
+// Version is the value of VersionLabel. Tools that read the label expect a
+// Docker Compose v2 release number.
+//
+// NOTE: berth follows the labels and names of Docker Compose v2 but has not
+// been tested against Docker Compose 2.29.0 itself.
 const Version = "2.29.0"

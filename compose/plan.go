@@ -4,8 +4,8 @@ import (
 	"sort"
 )
 
-// Container is what the planner needs to know about an existing container
-// of a service, read from its labels and state.
+// Container is an existing container of a service as the planner sees it:
+// identity, number and config hash from its labels, and its state.
 type Container struct {
 	ID      string
 	Name    string
@@ -14,7 +14,7 @@ type Container struct {
 	Running bool
 }
 
-// ActionKind is what up does with one container slot of a service.
+// ActionKind is the kind of step up takes for one container of a service.
 type ActionKind string
 
 // Action kinds, in the words Docker Compose prints for them.

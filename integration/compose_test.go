@@ -138,7 +138,8 @@ volumes:
 `
 
 // TestComposeLifecycle checks dependency order, logs, recreation of
-// changed services only, scaling, exec, run and down on one daemon.
+// changed services only, scaling, exec, run, attached up and down, then
+// build, push and pull with a second project, on one daemon.
 func TestComposeLifecycle(t *testing.T) {
 	d := newDaemon(t)
 	d.importBusybox()

@@ -248,7 +248,7 @@ func (s *session) checkServices(names []string) error {
 }
 
 // status prints a progress line such as "Container p-web-1  Started" to
-// the error stream, as Docker Compose does in non-interactive output.
+// the error stream, in the form of Docker Compose's plain progress output.
 func (s *session) status(kind, name, state string) {
 	fmt.Fprintf(s.cli.Err(), " %s %s  %s\n", kind, name, state)
 }

@@ -58,9 +58,8 @@ func newLogsCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 	return cmd
 }
 
-// colors are the ANSI foreground colours given to services in turn, the
-// same cycle Docker Compose uses: cyan, yellow, green, magenta, blue,
-// then their bright forms.
+// colors are the ANSI foreground colours given to services in turn: cyan,
+// yellow, green, magenta, blue, then their bright forms.
 var colors = []string{"36", "33", "32", "35", "34", "36;1", "33;1", "32;1", "35;1", "34;1"}
 
 // streamLogs writes the logs of containers to the output stream, each line

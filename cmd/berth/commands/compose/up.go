@@ -294,9 +294,9 @@ func (s *session) apply(ctx context.Context, service composetypes.ServiceConfig,
 	return fmt.Errorf("unknown action %q", a.Kind)
 }
 
-// recreate replaces a container: the old one is stopped and renamed out
-// of the way, the new one is created under the old name, and the old one
-// is removed before the new one starts, so that published ports are free.
+// recreate replaces a container. The old one is stopped and renamed, the
+// new one is created under the old name, and the old one is removed
+// before the new one starts, so that its published ports are free.
 func (s *session) recreate(ctx context.Context, service composetypes.ServiceConfig, hash string, a compose.Action, timeout *int) error {
 	old := a.Container
 	s.status("Container", old.Name, "Recreate")
