@@ -89,13 +89,16 @@ func TestComposeExample(t *testing.T) {
 
 // composeProject is a project of busybox services: init must complete
 // before web starts, worker waits for db to be healthy and runs on a
-// second network, and a named volume carries init's marker file to web.
+// second network. A named volume carries init's marker file to web, and a
+// bind mount of ./host gives init a file from the project directory.
 const composeProject = `name: cz
 services:
   init:
     image: busybox
-    command: ["sh", "-c", "sleep 1; touch /shared/ready; echo init done"]
-    volumes: [shared:/shared]
+    command: ["sh", "-c", "sleep 1; touch /shared/ready; echo init done; cat /host/note"]
+    volumes:
+      - shared:/shared
+      - ./host:/host:ro
   web:
     image: busybox
     command: ["sh", "-c", "test -f /shared/ready && echo web ready $$GREETING; exec sleep 1000"]
@@ -146,6 +149,8 @@ func TestComposeLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "compose.yaml")
 	writeTestFile(t, file, fmt.Sprintf(composeProject, freeSubnet(t).Masked(), freeSubnet(t).Masked()))
+	assert.NilError(t, os.Mkdir(filepath.Join(dir, "host"), 0o755))
+	writeTestFile(t, filepath.Join(dir, "host", "note"), "from the host\n")
 	changedEnv := filepath.Join(dir, "changed.env")
 	writeTestFile(t, changedEnv, "GREETING=changed\n")
 	project := []string{"compose", "-f", file}
@@ -177,6 +182,7 @@ func TestComposeLifecycle(t *testing.T) {
 
 		all := d.must(append(project, "logs", "--no-color")...)
 		assert.Check(t, is.Contains(all, "cz-init-1   | init done"))
+		assert.Check(t, is.Contains(all, "cz-init-1   | from the host"))
 
 		running := d.must(append(project, "ps", "--format", "{{.Name}}")...)
 		assert.Check(t, is.Contains(running, "cz-web-1"))
@@ -284,8 +290,19 @@ func TestComposeLifecycle(t *testing.T) {
 		assert.Check(t, is.Contains(stderr.String(), "Gracefully stopping"))
 	})
 
-	t.Run("down removes everything", func(t *testing.T) {
-		d.must(append(project, "down", "-v")...)
+	t.Run("orphans and down", func(t *testing.T) {
+		reduced := filepath.Join(dir, "reduced.yaml")
+		writeTestFile(t, reduced, "name: cz\nservices:\n  extra:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n    stop_grace_period: 1s\n")
+		r, err := d.run("compose", "-f", reduced, "up", "-d")
+		assert.NilError(t, err)
+		assert.Equal(t, r.code, 0, r.String())
+		assert.Check(t, is.Contains(r.stderr, "Found orphan containers"))
+
+		d.must("compose", "-f", reduced, "up", "-d", "--remove-orphans")
+		names := d.must("compose", "-f", reduced, "ps", "-a", "--format", "{{.Name}}")
+		assert.Check(t, is.Equal(names, "cz-extra-1\n"))
+
+		d.must(append(project, "down", "-v", "--remove-orphans")...)
 		assert.Check(t, is.Equal(d.composeLeftovers("cz"), ""))
 	})
 
