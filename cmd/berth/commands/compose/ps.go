@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +147,10 @@ func newPsRow(pc projectContainer, now time.Time) *psRow {
 		State:      string(pc.State),
 		Status:     pc.Status,
 		RunningFor: format.Ago(time.Unix(pc.Created, 0), now),
+	}
+	if code, ok := strings.CutPrefix(pc.Status, "Exited ("); ok {
+		code, _, _ = strings.Cut(code, ")")
+		row.ExitCode, _ = strconv.Atoi(code)
 	}
 	if pc.Health != nil {
 		row.Health = string(pc.Health.Status)
