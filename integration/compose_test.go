@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,28 +261,39 @@ func TestComposeLifecycle(t *testing.T) {
 		assert.NilError(t, cmd.Start())
 
 		// The scanner runs beside the test so that a missing line fails
-		// the test instead of blocking it.
-		found := make(chan bool, 1)
+		// the test instead of blocking it. It reads to the end of the
+		// output, which must happen before cmd.Wait.
+		found := make(chan struct{})
+		finished := make(chan []string)
 		go func() {
+			var output []string
+			webReady, initExited, signalled := false, false, false
 			lines := bufio.NewScanner(stdout)
 			for lines.Scan() {
 				line := lines.Text()
+				output = append(output, line)
 				if strings.HasPrefix(line, "cz-web-1 ") && strings.Contains(line, "| web ready") {
-					found <- true
-					break
+					webReady = true
+				}
+				if line == "cz-init-1 exited with code 0" {
+					initExited = true
+				}
+				if webReady && initExited && !signalled {
+					close(found)
+					signalled = true
 				}
 			}
-			close(found)
-			_, _ = io.Copy(io.Discard, stdout)
+			finished <- output
 		}()
 		select {
-		case ok := <-found:
-			assert.Check(t, ok, "attached output ended without web's log line")
+		case <-found:
 		case <-time.After(time.Minute):
-			t.Errorf("no log line of web in attached output after a minute")
+			t.Errorf("no log line of web or no exit line of init in attached output after a minute")
 		}
 		assert.NilError(t, cmd.Process.Signal(syscall.SIGINT))
+		output := strings.Join(<-finished, "\n")
 		assert.NilError(t, cmd.Wait(), stderr.String())
+		assert.Check(t, is.Contains(output, "cz-init-1 exited with code 0"))
 
 		state := d.must("inspect", "-f", "{{.State.Running}}", "cz-web-1")
 		assert.Check(t, is.Equal(strings.TrimSpace(state), "false"))

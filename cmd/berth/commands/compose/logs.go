@@ -102,6 +102,9 @@ func (s *session) streamLogs(ctx context.Context, containers []projectContainer,
 		go func() {
 			defer wg.Done()
 			errs[i] = s.containerLogs(ctx, pc, prefix, out, opts)
+			if errs[i] == nil && opts.follow && ctx.Err() == nil {
+				s.reportExit(ctx, pc, out)
+			}
 		}()
 	}
 	wg.Wait()
@@ -145,6 +148,16 @@ func (s *session) containerLogs(ctx context.Context, pc projectContainer, prefix
 		return nil
 	}
 	return err
+}
+
+// reportExit prints "NAME exited with code N" when a followed container
+// has stopped, as the end of its log stream means.
+func (s *session) reportExit(ctx context.Context, pc projectContainer, out io.Writer) {
+	result, err := s.api.ContainerInspect(ctx, pc.ID, client.ContainerInspectOptions{})
+	if err != nil || result.Container.State == nil || result.Container.State.Running {
+		return
+	}
+	fmt.Fprintf(out, "%s exited with code %d\n", pc.Name(), result.Container.State.ExitCode)
 }
 
 // lockedWriter serialises writes of whole lines from several containers.
