@@ -79,6 +79,8 @@ func TestComposeExample(t *testing.T) {
 		assert.Check(t, ids[name] != "", "no container %s in %v", name, ids)
 	}
 	assert.Check(t, is.Contains(d.must("compose", "ls"), "shipyard"))
+	labels := d.must("inspect", "-f", `{{index .Config.Labels "com.docker.compose.project"}} {{index .Config.Labels "com.docker.compose.service"}} {{index .Config.Labels "com.docker.compose.container-number"}} {{index .Config.Labels "com.docker.compose.oneoff"}}`, "shipyard-api-1")
+	assert.Check(t, is.Equal(strings.TrimSpace(labels), "shipyard api 1 False"))
 	network := d.must("network", "inspect", "-f", "{{index .Labels \"com.docker.compose.network\"}}", "shipyard_default")
 	assert.Check(t, is.Equal(strings.TrimSpace(network), "default"))
 
@@ -240,15 +242,24 @@ func TestComposeLifecycle(t *testing.T) {
 
 		out = d.must(append(project, "run", "--rm", "--no-deps", "-e", "WHO=run", "worker", "sh", "-c", "echo one-off $WHO")...)
 		assert.Check(t, is.Contains(out, "one-off run"))
+		out = d.must(append(project, "run", "--rm", "--no-deps", "--entrypoint", "echo", "worker", "from", "entrypoint")...)
+		assert.Check(t, is.Equal(out, "from entrypoint\n"))
 		left := d.must("ps", "-aq", "--filter", "label=com.docker.compose.oneoff=True")
 		assert.Check(t, is.Equal(left, ""))
 	})
 
-	t.Run("stop and start", func(t *testing.T) {
+	t.Run("stop start and restart", func(t *testing.T) {
 		d.must(append(project, "stop", "worker")...)
 		assert.Check(t, !strings.Contains(d.must(append(project, "ps")...), "cz-worker-1"))
 		d.must(append(project, "start", "worker")...)
 		assert.Check(t, is.Contains(d.must(append(project, "ps")...), "cz-worker-1"))
+
+		before := d.must("inspect", "-f", "{{.State.StartedAt}}", "cz-worker-1")
+		d.must(append(project, "restart", "worker")...)
+		after := d.must("inspect", "-f", "{{.State.StartedAt}} {{.State.Running}}", "cz-worker-1")
+		startedAt, running, _ := strings.Cut(strings.TrimSpace(after), " ")
+		assert.Check(t, startedAt != strings.TrimSpace(before), "worker was not restarted")
+		assert.Check(t, is.Equal(running, "true"))
 	})
 
 	t.Run("attached up stops on interrupt", func(t *testing.T) {
