@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -191,6 +192,11 @@ func TestComposeLifecycle(t *testing.T) {
 		assert.Check(t, is.Contains(d.must(append(project, "ps", "-a")...), "cz-init-1"))
 		assert.Check(t, is.Equal(d.must(append(project, "ps", "--services")...), "db\ninit\nweb\nworker\n"))
 		assert.Check(t, is.Contains(d.must("compose", "ls", "-a"), "cz"))
+		var projects []struct{ Name, Status, ConfigFiles string }
+		assert.NilError(t, json.Unmarshal([]byte(d.must("compose", "ls", "--format", "json")), &projects))
+		assert.Check(t, is.Len(projects, 1))
+		assert.Check(t, is.Equal(projects[0].Name, "cz"))
+		assert.Check(t, is.Equal(projects[0].ConfigFiles, file))
 	})
 
 	t.Run("up without change keeps containers", func(t *testing.T) {

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -44,7 +45,14 @@ func newLsCommand(c *cli.CLI) *cobra.Command {
 				return nil
 			}
 			if formatFlag == format.JSONKey {
-				formatFlag = "{{json .}}"
+				// Docker Compose prints one JSON array, not a line per
+				// project.
+				data, err := json.Marshal(rows)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(c.Out(), string(data))
+				return err
 			}
 			writer, err := format.NewWriter(c.Out(), formatFlag,
 				"table {{.Name}}\t{{.Status}}\t{{.ConfigFiles}}",
