@@ -308,7 +308,15 @@ func TestComposeLifecycle(t *testing.T) {
 			t.Errorf("no log line of web or no exit line of init in attached output after a minute")
 		}
 		assert.NilError(t, cmd.Process.Signal(syscall.SIGINT))
-		output := strings.Join(<-finished, "\n")
+		var lines []string
+		select {
+		case lines = <-finished:
+		case <-time.After(time.Minute):
+			t.Errorf("attached up still running a minute after SIGINT; stderr:\n%s", stderr.String())
+			_ = cmd.Process.Kill()
+			lines = <-finished
+		}
+		output := strings.Join(lines, "\n")
 		assert.NilError(t, cmd.Wait(), stderr.String())
 		assert.Check(t, is.Contains(output, "cz-init-1 exited with code 0"))
 
