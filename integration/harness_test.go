@@ -219,8 +219,9 @@ func (d *daemon) log() string {
 	return string(data)
 }
 
-// teardown removes every container, stops the daemon and removes what it
-// left on the machine: mounts, namespaces, the bridge and its nftables table.
+// teardown removes every container and user-defined network, stops the
+// daemon and removes what it left on the machine: mounts, namespaces, the
+// bridge and its nftables table.
 func (d *daemon) teardown() {
 	if d.cmd == nil {
 		d.start()
@@ -229,6 +230,9 @@ func (d *daemon) teardown() {
 	for _, id := range strings.Fields(out.stdout) {
 		d.run("rm", "-f", id)
 	}
+	// User-defined networks outlive a daemon's restart, so their bridges
+	// and nftables tables go only when the networks are removed.
+	d.run("network", "prune", "-f")
 	d.stop()
 	if d.t.Failed() {
 		d.t.Logf("daemon log:\n%s", d.log())
