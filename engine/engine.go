@@ -30,7 +30,7 @@ type Config struct {
 	ExecRoot string // runtime state: bundles, shim sockets, network namespaces
 
 	RuncBinary string // OCI runtime; "runc" is looked up on PATH
-	ShimBinary string // the berth binary that serves `berth shim`
+	ShimBinary string // the berth binary that serves `berth shim`; "" is the daemon's own
 
 	Bridge     string // default bridge name
 	BridgeCIDR string // gateway address and prefix of the default bridge; "" picks one
@@ -53,6 +53,8 @@ type Config struct {
 // Engine is the container engine. Its methods are safe for concurrent use.
 type Engine struct {
 	cfg Config
+
+	initBinary string // the berth executable that --init mounts as the container's PID 1
 
 	// ctx lives as long as the daemon; monitors and restart work use it
 	// rather than the context of the request that started them.
@@ -91,12 +93,17 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.RuncBinary == "" {
 		cfg.RuncBinary = "runc"
 	}
+	initBinary := cfg.ShimBinary
 	if cfg.ShimBinary == "" {
+		// Shims run the daemon's own executable through /proc, which stays
+		// valid when the file is rebuilt or deleted while the daemon runs.
+		// runc cannot bind-mount that link, so --init mounts the file.
+		cfg.ShimBinary = fmt.Sprintf("/proc/%d/exe", os.Getpid())
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("find berth executable for shims: %w", err)
+			return nil, fmt.Errorf("find berth executable for --init: %w", err)
 		}
-		cfg.ShimBinary = exe
+		initBinary = exe
 	}
 	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Join(cfg.ExecRoot, "containers")} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
@@ -104,7 +111,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 	}
 
-	e := &Engine{cfg: cfg, ctx: context.WithoutCancel(ctx), events: events.New(), tasks: map[string]*task{}}
+	e := &Engine{cfg: cfg, ctx: context.WithoutCancel(ctx), events: events.New(), tasks: map[string]*task{},
+		initBinary: initBinary}
 	var err error
 	if e.content, err = content.New(filepath.Join(cfg.DataRoot, "content")); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)

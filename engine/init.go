@@ -21,14 +21,14 @@ func wantsInit(c *ctr.Container) bool {
 // container's PID 1 with the container's command as its child, as Docker
 // does with its docker-init.
 func (e *Engine) addInit(opts *spec.Options) error {
-	if err := checkStatic(e.cfg.ShimBinary); err != nil {
+	if err := checkStatic(e.initBinary); err != nil {
 		return err
 	}
 	opts.Args = append([]string{initproc.Path, "--"}, opts.Args...)
 	opts.Mounts = append(opts.Mounts, specs.Mount{
 		Destination: initproc.Path,
 		Type:        "bind",
-		Source:      e.cfg.ShimBinary,
+		Source:      e.initBinary,
 		Options:     []string{"rbind", "rprivate", "ro"},
 	})
 	return nil
