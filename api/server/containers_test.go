@@ -60,6 +60,8 @@ func TestErrorMessageLeavesOutKind(t *testing.T) {
 		{errors.New("disk on fire: not found"), "disk on fire: not found"},
 		{fmt.Errorf("load images: %w", fmt.Errorf("%w: bad archive", errdefs.ErrInvalidArgument)), "load images: bad archive"},
 		{fmt.Errorf("%w: bad tag", errdefs.ErrInvalidArgument), "bad tag"},
+		{fmt.Errorf("conflict: unable to delete 0123 (must be forced): %w", errdefs.ErrConflict),
+			"conflict: unable to delete 0123 (must be forced)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {

@@ -91,6 +91,10 @@ func errorMessage(err error) string {
 	for _, kind := range errorKinds {
 		if errors.Is(err, kind) {
 			msg = strings.TrimSuffix(msg, ": "+kind.Error())
+			if kind == errdefs.ErrConflict {
+				// Docker's own conflict messages start with "conflict: ".
+				continue
+			}
 			msg = strings.TrimPrefix(msg, kind.Error()+": ")
 			msg = strings.Replace(msg, ": "+kind.Error()+": ", ": ", 1)
 		}
