@@ -1,7 +1,7 @@
 #!/bin/sh
-# fetch HOST:PORT/PATH prints the body of an HTTP GET. busybox's wget is
-# not usable for names in Debian's static build, so this speaks HTTP/1.0
-# through nc, which resolves service names through berth's DNS.
+# fetch HOST:PORT/PATH prints the body of an HTTP GET. It speaks HTTP/1.0
+# through nc, because the wget of Debian's static busybox 1.35 segfaults
+# on some requests. nc resolves service names through berth's DNS.
 hostport=${1%%/*}
 path=/${1#*/}
 printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "${hostport%%:*}" |
