@@ -35,8 +35,8 @@ import (
 	"github.com/berth-engine/berth/image"
 )
 
-// DefaultCertsDir is where Docker, and berth, look for registry
-// certificates.
+// DefaultCertsDir is the directory of per-registry certificates that Docker,
+// and berth, read.
 const DefaultCertsDir = "/etc/docker/certs.d"
 
 // Config configures a Service.
