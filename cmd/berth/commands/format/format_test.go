@@ -3,6 +3,7 @@ package format
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -243,4 +244,15 @@ func TestDisplayJSONStreamError(t *testing.T) {
 func TestDisplayJSONStreamInvalid(t *testing.T) {
 	err := DisplayJSONStream(bytes.NewBufferString("not json"), &bytes.Buffer{}, nil)
 	assert.ErrorContains(t, err, "read daemon output")
+}
+
+func TestInspectorTemplateUnsetAddress(t *testing.T) {
+	typed := struct{ IPAddress netip.Addr }{}
+	raw := []byte(`{"IPAddress":""}`)
+	var out bytes.Buffer
+	inspector, err := NewInspector(&out, "[{{.IPAddress}}]")
+	assert.NilError(t, err)
+
+	assert.NilError(t, inspector.Add(typed, raw))
+	assert.Equal(t, out.String(), "[]\n", "an unset address prints as the daemon sent it, empty")
 }

@@ -45,19 +45,27 @@ func (i *Inspector) Add(typed any, raw []byte) error {
 	}
 
 	var buf bytes.Buffer
-	if err := i.tmpl.Execute(&buf, typed); err != nil {
-		buf.Reset()
-
+	err := i.tmpl.Execute(&buf, typed)
+	// An unset address field is a zero netip.Addr in the API types, which
+	// prints "invalid IP", where the JSON has "" and Docker's CLI prints
+	// nothing. The daemon's JSON renders such a template as Docker does.
+	if err != nil || bytes.Contains(buf.Bytes(), []byte("invalid IP")) {
 		var generic any
 		if jsonErr := json.Unmarshal(raw, &generic); jsonErr != nil {
-			return fmt.Errorf("template parsing error: %w", err)
-		}
-		if rawErr := i.tmpl.Execute(&buf, generic); rawErr != nil {
-			return fmt.Errorf("template parsing error: %w", err)
+			if err != nil {
+				return fmt.Errorf("template parsing error: %w", err)
+			}
+		} else {
+			var fromRaw bytes.Buffer
+			if rawErr := i.tmpl.Execute(&fromRaw, generic); rawErr == nil {
+				buf = fromRaw
+			} else if err != nil {
+				return fmt.Errorf("template parsing error: %w", err)
+			}
 		}
 	}
 	buf.WriteByte('\n')
-	_, err := i.out.Write(buf.Bytes())
+	_, err = i.out.Write(buf.Bytes())
 	return err
 }
 
