@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -238,7 +239,7 @@ func (d *daemon) teardown() {
 		d.t.Logf("daemon log:\n%s", d.log())
 	}
 
-	exec.Command("pkill", "-KILL", "-f", "shim --id .* "+d.execRoot).Run()
+	d.killShims()
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	var targets []string
 	for _, line := range strings.Split(string(mounts), "\n") {
@@ -325,4 +326,28 @@ func freePort(t *testing.T) int {
 	assert.NilError(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// killShims kills the shims of this daemon that outlived it, such as after
+// a test killed the daemon. Shims started ahead of time carry no container
+// in their command line, so they are found by the files they hold open in
+// the daemon's directories.
+func (d *daemon) killShims() {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, cmdline := range procs {
+		data, err := os.ReadFile(cmdline)
+		if err != nil || !bytes.Contains(data, []byte("\x00shim\x00")) {
+			continue
+		}
+		dir := filepath.Dir(cmdline)
+		fds, _ := filepath.Glob(filepath.Join(dir, "fd", "*"))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fd); err == nil && strings.HasPrefix(target, d.dir) {
+				if pid, err := strconv.Atoi(filepath.Base(dir)); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+				break
+			}
+		}
+	}
 }
