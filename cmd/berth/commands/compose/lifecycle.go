@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"context"
 	"errors"
 
 	"github.com/moby/moby/client"
@@ -17,22 +18,11 @@ func newStopCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 		Short: "Stop services",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openProjectName(ctx, c, flags)
+			s, containers, err := serviceContainers(ctx, c, flags, args, false, false)
 			if err != nil {
 				return err
 			}
-			if err := s.checkServices(args); err != nil {
-				return err
-			}
-			containers, err := s.containers(ctx, false, false, args...)
-			if err != nil {
-				return err
-			}
-			var t *int
-			if cmd.Flags().Changed("timeout") {
-				t = &timeout
-			}
-			return s.stopContainers(ctx, containers, t)
+			return s.stopContainers(ctx, containers, changedTimeout(cmd, timeout))
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "timeout", "t", 10, "Seconds to wait for containers to stop before killing them")
@@ -45,22 +35,10 @@ func newStartCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 		Short: "Start services",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openProjectName(ctx, c, flags)
+			s, containers, err := serviceContainers(ctx, c, flags, args, true, true)
 			if err != nil {
 				return err
 			}
-			if err := s.checkServices(args); err != nil {
-				return err
-			}
-			containers, err := s.containers(ctx, true, false, args...)
-			if err != nil {
-				return err
-			}
-			position, err := s.positions()
-			if err != nil {
-				return err
-			}
-			sortByPosition(containers, position, false)
 			for _, pc := range containers {
 				if pc.State == "running" {
 					continue
@@ -87,26 +65,11 @@ func newRestartCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 		Short: "Restart service containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openProjectName(ctx, c, flags)
+			s, containers, err := serviceContainers(ctx, c, flags, args, true, true)
 			if err != nil {
 				return err
 			}
-			if err := s.checkServices(args); err != nil {
-				return err
-			}
-			containers, err := s.containers(ctx, true, false, args...)
-			if err != nil {
-				return err
-			}
-			position, err := s.positions()
-			if err != nil {
-				return err
-			}
-			sortByPosition(containers, position, false)
-			var t *int
-			if cmd.Flags().Changed("timeout") {
-				t = &timeout
-			}
+			t := changedTimeout(cmd, timeout)
 			var errs []error
 			for _, pc := range containers {
 				s.status("Container", pc.Name(), "Restarting")
@@ -121,6 +84,41 @@ func newRestartCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 	}
 	cmd.Flags().IntVarP(&timeout, "timeout", "t", 10, "Seconds to wait for containers to stop before killing them")
 	return cmd
+}
+
+// serviceContainers opens the project and returns the containers of the
+// named services, or of all services when none is named. With all set
+// stopped containers are included, and with ordered they come in dependency
+// order.
+func serviceContainers(ctx context.Context, c *cli.CLI, flags *projectFlags, services []string, all, ordered bool) (*session, []projectContainer, error) {
+	s, err := openProjectName(ctx, c, flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkServices(services); err != nil {
+		return nil, nil, err
+	}
+	containers, err := s.containers(ctx, all, false, services...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ordered {
+		position, err := s.positions()
+		if err != nil {
+			return nil, nil, err
+		}
+		sortByPosition(containers, position, false)
+	}
+	return s, containers, nil
+}
+
+// changedTimeout returns the --timeout value when the flag was given, nil
+// for the daemon's default.
+func changedTimeout(cmd *cobra.Command, timeout int) *int {
+	if !cmd.Flags().Changed("timeout") {
+		return nil
+	}
+	return &timeout
 }
 
 // positions maps each service to its place in dependency order.

@@ -33,14 +33,7 @@ func newLogsCommand(c *cli.CLI, flags *projectFlags) *cobra.Command {
 		Short: "View output from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openProjectName(ctx, c, flags)
-			if err != nil {
-				return err
-			}
-			if err := s.checkServices(args); err != nil {
-				return err
-			}
-			containers, err := s.containers(ctx, true, false, args...)
+			s, containers, err := serviceContainers(ctx, c, flags, args, true, false)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package container
 
 import (
-
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
