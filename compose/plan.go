@@ -4,8 +4,8 @@ import (
 	"sort"
 )
 
-// Container is an existing container of a service as the planner sees it:
-// identity, number and config hash from its labels, and its state.
+// Container is an existing container of a service, as the planner reads
+// it: identity, number and config hash from its labels, and its state.
 type Container struct {
 	ID      string
 	Name    string

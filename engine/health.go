@@ -110,7 +110,7 @@ func newProbeSchedule(hc *container.HealthConfig) probeSchedule {
 
 // startHealthMonitor starts probing c if it has a health check. With reset,
 // as at every start of the container, the status goes back to starting and
-// the failing streak to zero; the log of earlier results is kept.
+// the failing streak to zero. The log of earlier results is kept.
 func (e *Engine) startHealthMonitor(c *ctr.Container, reset bool) {
 	c.Lock()
 	argv := probeCommand(c.Config.Healthcheck)

@@ -207,7 +207,7 @@ func TestLimitsAndSecurity(t *testing.T) {
 		assert.Check(t, is.Equal(runOut(t, "--uts", "host", "busybox", "hostname"), hostname))
 		assert.Check(t, is.Equal(runOut(t, "--hostname", "box1", "busybox", "hostname"), "box1"))
 
-		// With the host's PID namespace the container sees the host's init.
+		// In the host's PID namespace, PID 1 is the host's init.
 		assert.Check(t, runOut(t, "--pid", "host", "busybox", "cat", "/proc/1/comm") != "cat")
 
 		d.dockerMust(t, "run", "-d", "--name", "ipcowner", "--ipc", "shareable", "busybox", "sleep", "300")
@@ -236,8 +236,8 @@ func TestLimitsAndSecurity(t *testing.T) {
 		assert.Check(t, is.Equal(cgroupFile(t, "berthlimits", "cpu/cpu.shares", "cpu.weight"), "256"))
 		assert.Check(t, is.Equal(cgroupFile(t, "berthlimits", "pids/pids.max", "pids.max"), "20"))
 		// The limits are read from PID 1, because runc exec before 1.1.13
-		// sometimes gives exec processes a soft RLIMIT_NOFILE equal to the
-		// hard one (runc issue 4195).
+		// (1.1.5 here) sometimes gives exec processes a soft RLIMIT_NOFILE
+		// equal to the hard one.
 		out := d.must("exec", "berthlimits", "sh", "-c",
 			"awk '/open files/ {print $4}' /proc/1/limits; id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/1/status; "+
 				"df -k /dev/shm | tail -1")

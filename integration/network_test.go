@@ -75,8 +75,8 @@ func lookup(d *daemon, from, name string) (string, bool) {
 	return out + errOut, err == nil
 }
 
-// nslookupAddrs returns the addresses of the answer section of nslookup's
-// output, in order.
+// nslookupAddrs returns the addresses that nslookup's output lists for the
+// name, in order.
 func nslookupAddrs(out string) []string {
 	var addrs []string
 	inAnswer := false
@@ -101,8 +101,8 @@ func containerIP(t *testing.T, d *daemon, container, network string) string {
 	return strings.TrimSpace(out)
 }
 
-// serveHello runs a container that answers every TCP connection on port
-// 8080 with "hello".
+// serveHello runs a container that replies "hello" to every TCP
+// connection on port 8080.
 func serveHello(t *testing.T, d *daemon, name string, args ...string) {
 	t.Helper()
 	all := append([]string{"run", "-d", "--name", name}, args...)

@@ -779,7 +779,7 @@ func TestPullTLSRegistry(t *testing.T) {
 }
 
 // writeTar writes entries to a tar file at path. An entry with a Linkname
-// and no body is a symlink, or a hard link when its Typeflag says so.
+// and no body is a symlink, or a hard link when its Typeflag is TypeLink.
 func writeTar(t *testing.T, path string, entries []tarEntry) {
 	t.Helper()
 	f, err := os.Create(path)

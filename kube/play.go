@@ -139,8 +139,8 @@ func splitDocuments(data []byte) [][]byte {
 	return docs
 }
 
-// ContainerPlan is what "berth kube play" creates for one container of a
-// pod.
+// ContainerPlan is the container that "berth kube play" creates for one
+// container of a pod.
 type ContainerPlan struct {
 	Name       string
 	Config     *containertypes.Config

@@ -3,9 +3,9 @@ package network
 // Embedded DNS: every container with an endpoint on a user-defined network
 // gets a DNS server at 127.0.0.11:53 (UDP and TCP) inside its own network
 // namespace, the address Docker uses, and its resolv.conf names it. The
-// daemon opens the two sockets on a thread switched into the namespace, so
-// they belong to that namespace while the daemon serves them from its own
-// goroutines. No NAT rule or extra process is needed, and the sockets close
+// daemon opens the two sockets on a thread switched into the namespace.
+// So they belong to that namespace, and the daemon serves them from its
+// own goroutines. No NAT rule or extra process is needed, and the sockets close
 // with the daemon. New opens them again for the endpoints it restores.
 //
 // The server answers from the Manager's endpoints at query time, so names
@@ -36,10 +36,10 @@ import (
 	"github.com/berth-engine/berth/internal/log"
 )
 
-// DNSAddress is where the embedded DNS server listens in each container.
+// DNSAddress is the address of the embedded DNS server in each container.
 const DNSAddress = "127.0.0.11"
 
-// dnsTTL is the TTL of answers about containers, the value Docker uses.
+// dnsTTL is the TTL of records about containers, the value Docker uses.
 const dnsTTL = 600
 
 // forwardTimeout bounds one query to a host nameserver.
@@ -216,7 +216,7 @@ func (m *Manager) serveDNS(ctx context.Context, containerID string, s *dnsServer
 }
 
 // forward sends r to the upstream nameservers in turn and returns the first
-// answer, or nil when none answered.
+// response, or nil when none responded.
 func forward(ctx context.Context, upstreams []string, network string, r *dns.Msg) *dns.Msg {
 	client := &dns.Client{Net: "udp", Timeout: forwardTimeout}
 	if network == "tcp" {

@@ -1,7 +1,7 @@
-// Package initproc is the init process of containers run with --init: it
-// runs as PID 1, starts the command in its own process group, forwards the
-// signals it receives to that group, reaps every child that exits, and
-// exits with the command's status once the command exits.
+// Package initproc is the init process of containers run with --init. It
+// runs as PID 1 and starts the command in its own process group. It
+// forwards the signals it receives to that group, reaps every child that
+// exits, and exits with the command's status once the command exits.
 package initproc
 
 import (
@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Path is where the engine mounts the berth binary in a container run with
+// Path is the mount point of the berth binary in a container run with
 // --init, the path Docker uses for its init.
 const Path = "/sbin/docker-init"
 

@@ -13,7 +13,8 @@ import (
 // fails with ELOOP, the same limit as Linux's path walk.
 const maxSymlinks = 40
 
-// Create is what ResolveIn creates for a missing last element of a path.
+// Create is the kind of file ResolveIn creates for a missing last element
+// of a path.
 type Create int
 
 const (
@@ -29,8 +30,8 @@ const (
 // resulting path relative to root, absolute and free of symlinks at the
 // time of the call. Absolute and relative symlinks and ".." never lead
 // out of root, as with openat2(RESOLVE_IN_ROOT). Missing parent
-// directories are created with mode 0755 and the last element as last
-// says. Every step works on directory file descriptors and single names,
+// directories are created with mode 0755, and the last element as the
+// value of last selects. Every step works on directory file descriptors and single names,
 // so a symlink swapped in by a process of the root cannot redirect a
 // directory creation outside it.
 func ResolveIn(root, p string, last Create) (string, error) {

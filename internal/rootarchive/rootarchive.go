@@ -190,9 +190,10 @@ func fileMode(m uint32) os.FileMode {
 	return mode
 }
 
-// entryName returns the name Docker gives path p in stats and archives:
-// "." when p ends in "/.", so that an archive of "dir/." holds the contents
-// of dir under "./", and the last element of p otherwise ("/" for the root).
+// entryName returns the name Docker gives path p in stats and archives.
+// That is "." when p ends in "/.", so that an archive of "dir/." contains
+// the contents of dir under "./". Otherwise it is the last element of p
+// ("/" for the root).
 func entryName(p string) string {
 	if p == "." || strings.HasSuffix(p, "/.") {
 		return "."

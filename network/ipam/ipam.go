@@ -19,7 +19,7 @@ import (
 type Allocator struct {
 	subnet  netip.Prefix
 	gateway netip.Addr
-	pool    netip.Prefix // where Allocate picks addresses, the subnet unless SetPool narrowed it
+	pool    netip.Prefix // range of the addresses Allocate picks: the subnet unless SetPool narrowed it
 	used    map[netip.Addr]struct{}
 	last    netip.Addr
 }

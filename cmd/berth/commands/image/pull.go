@@ -75,9 +75,9 @@ func runPull(ctx context.Context, c *cli.CLI, opts *pullOptions, ref string) err
 }
 
 // transferReference parses the reference of a pull or push. A name without
-// tag gets the tag "latest", announced as Docker's CLI does, unless all
-// tags are asked for, which takes a name without tag; tagWithAll is the
-// error when it has one.
+// tag gets the tag "latest", announced as Docker's CLI does. With allTags
+// the reference must be a name without tag, and tagWithAll is the error
+// when it has one.
 func transferReference(c *cli.CLI, ref string, allTags, quiet bool, tagWithAll string) (reference.Named, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {

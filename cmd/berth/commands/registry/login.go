@@ -105,8 +105,8 @@ func runLogin(ctx context.Context, c *cli.CLI, opts *loginOptions, server string
 	return nil
 }
 
-// promptCredentials asks for a missing username and password when standard
-// input is a terminal. The password is read without echo.
+// promptCredentials prompts for a missing username and password when
+// standard input is a terminal. The password is read without echo.
 func promptCredentials(c *cli.CLI, opts *loginOptions, storedUser, server string) error {
 	fd, isTerminal := cli.TerminalFd(c.In())
 	if !isTerminal || (opts.username != "" && opts.password != "") {
